@@ -1,0 +1,24 @@
+package tree
+
+import (
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// newTestTree opens a Tree on a fresh in-memory Pebble database and closes
+// both when the test ends.
+func newTestTree(t testing.TB, opts Options) *Tree {
+	t.Helper()
+	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	tr, err := Open(db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
