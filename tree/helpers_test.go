@@ -3,15 +3,16 @@ package tree
 import (
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/arbor-coord/arbor/internal/storage"
 )
 
 // newTestTree opens a Tree on a fresh in-memory Pebble database and closes
 // both when the test ends.
 func newTestTree(t testing.TB, opts Options) *Tree {
 	t.Helper()
-	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem()})
+	db, err := storage.Open("", storage.Options{FS: vfs.NewMem(), CacheBytes: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,102 @@
+// Package storage opens the one Pebble database a member keeps, with the
+// options arbor is tuned and tested with, and records which key prefix
+// belongs to which package.
+//
+// Keyspace (the first byte of every key):
+//
+//	's'  the replicated state, owned by package tree
+//	'r'  the Raft log, HardState and ConfState, owned by server/raftlog
+//
+// A package never reads or writes another's prefix.
+package storage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// The key prefixes, one byte each.
+const (
+	PrefixState byte = 's'
+	PrefixRaft  byte = 'r'
+)
+
+// DefaultCacheBytes is the block cache size when Options.CacheBytes is 0.
+const DefaultCacheBytes = 256 << 20
+
+// FormatMajorVersion is the on-disk format new stores are created with.
+// Pebble's format ratchets are permanent, so it is pinned here and raised
+// only deliberately.
+const FormatMajorVersion = pebble.FormatValueSeparation
+
+// Options configures Open.
+type Options struct {
+	// FS is the filesystem; nil means the operating system's. Tests pass
+	// vfs.NewMem() or a crashable in-memory filesystem.
+	FS vfs.FS
+	// CacheBytes is the block cache size; 0 means DefaultCacheBytes.
+	CacheBytes int64
+	// Logger receives Pebble's log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// Open opens (creating if needed) the database in dir.
+func Open(dir string, opts Options) (*pebble.DB, error) {
+	cacheBytes := opts.CacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = DefaultCacheBytes
+	}
+	cache := pebble.NewCache(cacheBytes)
+	defer cache.Unref() // the DB holds its own reference
+	po := &pebble.Options{
+		FS:                 opts.FS,
+		Cache:              cache,
+		FormatMajorVersion: FormatMajorVersion,
+		MemTableSize:       64 << 20,
+		Logger:             pebbleLogger{logger(opts.Logger)},
+	}
+	if po.FS == nil {
+		po.FS = vfs.Default
+	}
+	// Bloom filters on every level: point lookups (the stat of a node, a
+	// parent's record on every create) dominate the state machine's reads.
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("open store %q: %w", dir, err)
+	}
+	return db, nil
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// pebbleLogger adapts slog to Pebble's logger interface.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Info(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+// Fatalf logs and panics: Pebble calls it only on unrecoverable corruption,
+// where continuing would risk serving or replicating bad state.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Log(context.Background(), slog.LevelError+4, msg, "component", "pebble")
+	panic("pebble: " + msg)
+}

@@ -1,0 +1,617 @@
+package tree
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/arbor-coord/arbor/internal/errcode"
+	"github.com/arbor-coord/arbor/internal/zpath"
+)
+
+// Apply applies a run of committed entries, in order, in one Pebble batch
+// together with the new applied index, and returns one Result per entry.
+//
+// Entries must continue the log exactly: the first index is Applied()+1 and
+// each next one is one more. Anything else is a caller bug and panics.
+// A returned error is a storage failure: nothing of the run was applied,
+// and the member must stop rather than continue with diverging state.
+func (t *Tree) Apply(entries []Entry) ([]Result, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	a := &applier{t: t, nodes: make(map[string]nodeEntry), sessions: make(map[int64]*Session)}
+	results := make([]Result, len(entries))
+	next := t.applied.Load() + 1
+	for i := range entries {
+		e := &entries[i]
+		if e.Index != next {
+			panic(fmt.Sprintf("tree: apply of index %d, want %d", e.Index, next))
+		}
+		next++
+		results[i] = a.apply(e)
+		if a.err != nil {
+			return nil, fmt.Errorf("apply index %d: %w", e.Index, a.err)
+		}
+	}
+	last := entries[len(entries)-1].Index
+	if err := a.commit(last); err != nil {
+		return nil, fmt.Errorf("apply up to index %d: %w", last, err)
+	}
+	t.applied.Store(last)
+	return results, nil
+}
+
+// nodeEntry is the applier's view of one path: n is nil when the path has
+// no node; dirty means it differs from the store.
+type nodeEntry struct {
+	n     *node
+	dirty bool
+}
+
+// kvOp is a pending write of an index or session key.
+type kvOp struct {
+	key   string
+	value []byte // nil: delete
+}
+
+// undoRec restores one overlay entry when a command fails part-way.
+type undoRec struct {
+	path string
+	prev nodeEntry
+	had  bool
+}
+
+// applier holds the state of one Apply call: an overlay of the nodes read
+// and written so far (so a run reads each node from Pebble at most once),
+// the pending key writes, and an undo log for the current command.
+type applier struct {
+	t     *Tree
+	nodes map[string]nodeEntry
+	// sessions caches session records; nil is a session known not open.
+	// Session commands change it only after their last check, so it
+	// needs no undo.
+	sessions map[int64]*Session
+	kv       []kvOp
+	undo     []undoRec
+	events   []Event
+	err      error // first storage error; ends the run
+	keyBuf   []byte
+
+	// per command
+	zxid    int64
+	timeMs  int64
+	session int64
+	system  bool
+	caller  caller
+}
+
+// get returns the node at p, or nil.
+func (a *applier) get(p string) *node {
+	if e, ok := a.nodes[p]; ok {
+		return e.n
+	}
+	n, err := a.t.readNode(a.t.db, p)
+	if err != nil {
+		if a.err == nil {
+			a.err = err
+		}
+		return nil
+	}
+	a.nodes[p] = nodeEntry{n: n}
+	return n
+}
+
+// put sets (or, with n nil, deletes) the node at p, recording undo.
+func (a *applier) put(p string, n *node) {
+	prev, had := a.nodes[p]
+	a.undo = append(a.undo, undoRec{path: p, prev: prev, had: had})
+	a.nodes[p] = nodeEntry{n: n, dirty: true}
+}
+
+func (a *applier) setKey(key []byte, value []byte) {
+	if value == nil {
+		value = []byte{}
+	}
+	a.kv = append(a.kv, kvOp{string(key), value})
+}
+
+func (a *applier) deleteKey(key []byte) { a.kv = append(a.kv, kvOp{string(key), nil}) }
+
+type mark struct{ undo, kv, events int }
+
+func (a *applier) mark() mark { return mark{len(a.undo), len(a.kv), len(a.events)} }
+
+// rollback undoes every change made since m.
+func (a *applier) rollback(m mark) {
+	for i := len(a.undo) - 1; i >= m.undo; i-- {
+		u := a.undo[i]
+		if u.had {
+			a.nodes[u.path] = u.prev
+		} else {
+			delete(a.nodes, u.path)
+		}
+	}
+	a.undo = a.undo[:m.undo]
+	a.kv = a.kv[:m.kv]
+	a.events = a.events[:m.events]
+}
+
+func (a *applier) event(typ EventType, p string, acl []ACL) {
+	a.events = append(a.events, Event{Type: typ, Path: p, Zxid: a.zxid, ACL: acl})
+}
+
+// commit writes the run's changes and the applied index in one batch. The
+// batch is not synced: the synced Raft log is the durability point, and a
+// restart re-applies whatever of it is missing here.
+func (a *applier) commit(applied uint64) error {
+	b := a.t.db.NewBatch()
+	defer b.Close()
+	var val []byte
+	for p, e := range a.nodes {
+		if !e.dirty {
+			continue
+		}
+		a.keyBuf = nodeKey(a.keyBuf[:0], p)
+		var err error
+		if e.n == nil {
+			err = b.Delete(a.keyBuf, nil)
+		} else {
+			val = appendNode(val[:0], e.n)
+			err = b.Set(a.keyBuf, val, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, op := range a.kv {
+		var err error
+		if op.value == nil {
+			err = b.Delete([]byte(op.key), nil)
+		} else {
+			err = b.Set([]byte(op.key), op.value, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := b.Set(appliedKey(), binary.BigEndian.AppendUint64(nil, applied), nil); err != nil {
+		return err
+	}
+	return b.Commit(pebble.NoSync)
+}
+
+// apply applies one entry against the overlay.
+func (a *applier) apply(e *Entry) Result {
+	res := Result{Index: e.Index}
+	c := e.Cmd
+	if c == nil {
+		return res
+	}
+	res.ID = c.ID
+	a.zxid, a.timeMs, a.session, a.system = int64(e.Index), c.TimeMs, c.Session, c.System
+	a.caller = newCaller(c.Identities)
+	a.undo = a.undo[:0]
+	m := a.mark()
+
+	if _, ok := c.Op.(*CreateSession); !ok && c.Session != 0 && a.getSession(c.Session) == nil {
+		res.Code = errcode.SessionExpired
+		return res
+	}
+	switch op := c.Op.(type) {
+	case *Multi:
+		res.Ops = make([]OpResult, len(op.Ops))
+		for i, sub := range op.Ops {
+			r := a.multiOp(sub)
+			if r.Code != errcode.Ok {
+				for j := range res.Ops {
+					switch {
+					case j < i:
+						res.Ops[j] = OpResult{Code: errcode.Ok}
+					case j > i:
+						res.Ops[j] = OpResult{Code: errcode.RuntimeInconsistency}
+					}
+				}
+				res.Ops[i] = OpResult{Code: r.Code}
+				res.Code = r.Code
+				break
+			}
+			res.Ops[i] = r
+		}
+	default:
+		res.OpResult = a.op(c.Op)
+	}
+	if res.Code != errcode.Ok || a.err != nil {
+		a.rollback(m)
+		return res
+	}
+	if len(a.events) > 0 {
+		res.Events = append([]Event(nil), a.events...)
+		a.events = a.events[:0]
+	}
+	return res
+}
+
+func (a *applier) multiOp(op Op) OpResult {
+	switch op.(type) {
+	case *Create, *Delete, *SetData, *Check:
+		return a.op(op)
+	}
+	return OpResult{Code: errcode.BadArguments}
+}
+
+func (a *applier) op(op Op) OpResult {
+	switch op := op.(type) {
+	case *Create:
+		return a.create(op)
+	case *Delete:
+		return OpResult{Code: a.delete(op)}
+	case *SetData:
+		return a.setData(op)
+	case *Check:
+		return OpResult{Code: a.check(op)}
+	case *SetACL:
+		return a.setACL(op)
+	case *CreateSession:
+		return OpResult{Code: a.createSession(op)}
+	case *CloseSession:
+		return OpResult{Code: a.closeSession(op)}
+	case *Reap:
+		return OpResult{Code: a.reap(op)}
+	}
+	return OpResult{Code: errcode.BadArguments}
+}
+
+// writable reports whether the command may change p: only System commands
+// change the reserved subtree.
+func (a *applier) writable(p string) bool {
+	return a.system || !zpath.IsReserved(p)
+}
+
+func (a *applier) create(op *Create) OpResult {
+	fail := func(c errcode.Code) OpResult { return OpResult{Code: c} }
+	mode := op.Mode
+	if !mode.Valid() {
+		return fail(errcode.BadArguments)
+	}
+	var perr error
+	if mode.IsSequential() {
+		perr = zpath.ValidateSequential(op.Path)
+	} else {
+		perr = zpath.Validate(op.Path)
+	}
+	switch {
+	case perr != nil, len(op.Data) > a.t.maxData:
+		return fail(errcode.BadArguments)
+	case mode.IsTTL() && (op.TTLMs <= 0 || op.TTLMs > MaxTTLMs):
+		return fail(errcode.BadArguments)
+	case !mode.IsTTL() && op.TTLMs != 0:
+		return fail(errcode.BadArguments)
+	case mode.IsEphemeral() && a.session == 0:
+		return fail(errcode.BadArguments)
+	}
+	acl, open, code := a.t.fixACL(op.ACL, &a.caller)
+	if code != errcode.Ok {
+		return fail(code)
+	}
+	parentPath := zpath.Parent(op.Path)
+	if mode.IsSequential() {
+		// The parent of the completed name: "/q/" and "/q/x-" both go in /q.
+		parentPath = op.Path[:max(len(op.Path)-len(zpath.Base(op.Path))-1, 1)]
+	}
+	reservedCheck := op.Path
+	if mode.IsSequential() {
+		reservedCheck = parentPath
+	}
+	if !a.writable(reservedCheck) {
+		return fail(errcode.NoAuth)
+	}
+	if op.Path == "/" && !mode.IsSequential() {
+		return fail(errcode.NodeExists)
+	}
+	parent := a.get(parentPath)
+	var missing []string // ancestors to create, top-down
+	if parent == nil {
+		if !op.Parents {
+			return fail(errcode.NoNode)
+		}
+		anc := parentPath
+		for parent == nil {
+			if a.err != nil || anc == "/" {
+				return fail(errcode.SystemError) // storage error, or no root: a.err says
+			}
+			missing = append(missing, anc)
+			anc = zpath.Parent(anc)
+			parent = a.get(anc)
+		}
+		for i, j := 0, len(missing)-1; i < j; i, j = i+1, j-1 {
+			missing[i], missing[j] = missing[j], missing[i]
+		}
+		if !a.caller.allowed(parent.acl, PermCreate) {
+			return fail(errcode.NoAuth)
+		}
+		if parent.mode.IsEphemeral() {
+			return fail(errcode.NoChildrenForEphemerals)
+		}
+	} else if !a.caller.allowed(parent.acl, PermCreate) {
+		return fail(errcode.NoAuth)
+	}
+	p := op.Path
+	if mode.IsSequential() {
+		seq := int32(0)
+		if len(missing) == 0 {
+			seq = parent.creations
+		}
+		p = zpath.Sequential(op.Path, seq)
+	}
+	if len(missing) == 0 {
+		if a.get(p) != nil {
+			return fail(errcode.NodeExists)
+		}
+		if parent.mode.IsEphemeral() {
+			return fail(errcode.NoChildrenForEphemerals)
+		}
+	}
+	if a.err != nil {
+		return fail(errcode.SystemError)
+	}
+	for _, mp := range missing {
+		a.addChild(mp, &node{mode: Persistent, acl: acl, openACL: open})
+	}
+	n := &node{mode: mode, acl: acl, openACL: open, ttlMs: op.TTLMs}
+	if len(op.Data) > 0 {
+		n.data = op.Data
+	}
+	if mode.IsEphemeral() {
+		n.owner = a.session
+	}
+	a.addChild(p, n)
+	return OpResult{Path: p, Stat: n.stat()}
+}
+
+// addChild links a new node n (stat times not yet set) at p under its
+// parent, which must exist.
+func (a *applier) addChild(p string, n *node) {
+	pp := zpath.Parent(p)
+	parent := a.get(pp).clone()
+	parent.creations++
+	parent.numChildren++
+	parent.pzxid = a.zxid
+	a.put(pp, parent)
+	n.czxid, n.mzxid, n.pzxid = a.zxid, a.zxid, a.zxid
+	n.ctime, n.mtime = a.timeMs, a.timeMs
+	a.put(p, n)
+	if n.mode.IsEphemeral() {
+		a.setKey(ephemeralKey(n.owner, p), nil)
+	}
+	if n.mode == Container || n.mode.IsTTL() {
+		a.setKey(reapKey(p), nil)
+	}
+	a.event(NodeCreated, p, n.acl)
+	a.event(NodeChildrenChanged, pp, parent.acl)
+}
+
+// removeChild unlinks the node n at p from its parent.
+func (a *applier) removeChild(p string, n *node) {
+	pp := zpath.Parent(p)
+	old := a.get(pp)
+	if old == nil {
+		if a.err == nil {
+			a.err = fmt.Errorf("%w: %q has no parent", ErrCorruptState, p)
+		}
+		return
+	}
+	parent := old.clone()
+	parent.numChildren--
+	parent.pzxid = a.zxid
+	a.put(pp, parent)
+	a.put(p, nil)
+	if n.mode.IsEphemeral() {
+		a.deleteKey(ephemeralKey(n.owner, p))
+	}
+	if n.mode == Container || n.mode.IsTTL() {
+		a.deleteKey(reapKey(p))
+	}
+	a.event(NodeDeleted, p, n.acl)
+	a.event(NodeChildrenChanged, pp, parent.acl)
+}
+
+func versionMatches(want, have int32) bool { return want == -1 || want == have }
+
+func (a *applier) delete(op *Delete) errcode.Code {
+	if zpath.Validate(op.Path) != nil || op.Path == "/" {
+		return errcode.BadArguments
+	}
+	if !a.writable(op.Path) {
+		return errcode.NoAuth
+	}
+	n := a.get(op.Path)
+	if n == nil {
+		return errcode.NoNode
+	}
+	parent := a.get(zpath.Parent(op.Path))
+	switch {
+	case parent == nil:
+		return errcode.SystemError // a.err is set: the store is corrupt
+	case !a.caller.allowed(parent.acl, PermDelete):
+		return errcode.NoAuth
+	case !versionMatches(op.Version, n.version):
+		return errcode.BadVersion
+	case n.numChildren > 0:
+		return errcode.NotEmpty
+	}
+	a.removeChild(op.Path, n)
+	return errcode.Ok
+}
+
+func (a *applier) setData(op *SetData) OpResult {
+	fail := func(c errcode.Code) OpResult { return OpResult{Code: c} }
+	if zpath.Validate(op.Path) != nil || len(op.Data) > a.t.maxData {
+		return fail(errcode.BadArguments)
+	}
+	if !a.writable(op.Path) {
+		return fail(errcode.NoAuth)
+	}
+	old := a.get(op.Path)
+	switch {
+	case old == nil:
+		return fail(errcode.NoNode)
+	case !a.caller.allowed(old.acl, PermWrite):
+		return fail(errcode.NoAuth)
+	case !versionMatches(op.Version, old.version):
+		return fail(errcode.BadVersion)
+	}
+	n := old.clone()
+	n.data = nil
+	if len(op.Data) > 0 {
+		n.data = op.Data
+	}
+	n.version++
+	n.mzxid, n.mtime = a.zxid, a.timeMs
+	a.put(op.Path, n)
+	a.event(NodeDataChanged, op.Path, n.acl)
+	return OpResult{Stat: n.stat()}
+}
+
+func (a *applier) check(op *Check) errcode.Code {
+	if zpath.Validate(op.Path) != nil {
+		return errcode.BadArguments
+	}
+	n := a.get(op.Path)
+	switch {
+	case n == nil:
+		return errcode.NoNode
+	case !a.caller.allowed(n.acl, PermRead):
+		return errcode.NoAuth
+	case !versionMatches(op.Version, n.version):
+		return errcode.BadVersion
+	}
+	return errcode.Ok
+}
+
+func (a *applier) setACL(op *SetACL) OpResult {
+	fail := func(c errcode.Code) OpResult { return OpResult{Code: c} }
+	if zpath.Validate(op.Path) != nil {
+		return fail(errcode.BadArguments)
+	}
+	acl, open, code := a.t.fixACL(op.ACL, &a.caller)
+	if code != errcode.Ok {
+		return fail(code)
+	}
+	if !a.writable(op.Path) {
+		return fail(errcode.NoAuth)
+	}
+	old := a.get(op.Path)
+	switch {
+	case old == nil:
+		return fail(errcode.NoNode)
+	case !a.caller.allowed(old.acl, PermAdmin):
+		return fail(errcode.NoAuth)
+	case !versionMatches(op.Version, old.aversion):
+		return fail(errcode.BadVersion)
+	}
+	n := old.clone()
+	n.acl, n.openACL = acl, open
+	n.aversion++
+	a.put(op.Path, n)
+	return OpResult{Stat: n.stat()}
+}
+
+func (a *applier) reap(op *Reap) errcode.Code {
+	if !a.system {
+		return errcode.NoAuth
+	}
+	if zpath.Validate(op.Path) != nil || op.Path == "/" {
+		return errcode.BadArguments
+	}
+	n := a.get(op.Path)
+	if n == nil {
+		return errcode.NoNode
+	}
+	if code := reapable(n, a.timeMs); code != errcode.Ok {
+		return code
+	}
+	a.removeChild(op.Path, n)
+	return errcode.Ok
+}
+
+// getSession returns the session record, or nil if the session is not open.
+func (a *applier) getSession(id int64) *Session {
+	if s, ok := a.sessions[id]; ok {
+		return s
+	}
+	var s *Session
+	v, err := getBytes(a.t.db, sessionKey(id))
+	if err == nil {
+		s, err = decodeSession(id, v)
+	}
+	if err != nil && !errors.Is(err, pebble.ErrNotFound) {
+		if a.err == nil {
+			a.err = err
+		}
+		return nil
+	}
+	a.sessions[id] = s
+	return s
+}
+
+func (a *applier) createSession(op *CreateSession) errcode.Code {
+	if op.ID == 0 || op.TimeoutMs <= 0 || a.getSession(op.ID) != nil {
+		return errcode.BadArguments
+	}
+	s := &Session{ID: op.ID, TimeoutMs: op.TimeoutMs, PasswordDigest: op.PasswordDigest}
+	a.sessions[op.ID] = s
+	a.setKey(sessionKey(op.ID), appendSession(nil, s))
+	return errcode.Ok
+}
+
+func (a *applier) closeSession(op *CloseSession) errcode.Code {
+	if a.getSession(op.ID) == nil {
+		return errcode.SessionExpired
+	}
+	for _, p := range a.ephemeralsOf(op.ID) {
+		n := a.get(p)
+		if n == nil {
+			if a.err == nil {
+				a.err = fmt.Errorf("%w: ephemeral index names missing node %q", ErrCorruptState, p)
+			}
+			return errcode.SystemError
+		}
+		a.removeChild(p, n)
+	}
+	a.sessions[op.ID] = nil
+	a.deleteKey(sessionKey(op.ID))
+	return errcode.Ok
+}
+
+// ephemeralsOf returns the sorted paths of the session's ephemerals: those
+// in the store, adjusted by this run's pending index writes.
+func (a *applier) ephemeralsOf(id int64) []string {
+	prefix := ephemeralPrefix(id)
+	set := make(map[string]bool)
+	err := scan(a.t.db, prefix, prefixUpper(prefix), func(k, _ []byte) error {
+		set[string(k[len(prefix):])] = true
+		return nil
+	})
+	if err != nil {
+		if a.err == nil {
+			a.err = err
+		}
+		return nil
+	}
+	for _, op := range a.kv {
+		if len(op.key) > len(prefix) && op.key[:len(prefix)] == string(prefix) {
+			set[op.key[len(prefix):]] = op.value != nil
+		}
+	}
+	out := make([]string, 0, len(set))
+	for p, ok := range set {
+		if ok {
+			out = append(out, p)
+		}
+	}
+	sortStrings(out)
+	return out
+}
