@@ -193,6 +193,7 @@ func (a *applier) apply(e *Entry) Result {
 	res.ID = c.ID
 	a.zxid, a.timeMs, a.session, a.system = int64(e.Index), c.TimeMs, c.Session, c.System
 	a.caller = newCaller(c.Identities)
+	a.caller.super = a.caller.super || c.System
 	a.undo = a.undo[:0]
 	m := a.mark()
 

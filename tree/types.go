@@ -125,7 +125,8 @@ type Command struct {
 	// Identities are the caller's authenticated identities, for ACL checks.
 	Identities []Identity
 	// System marks a command issued by arbor itself: it may change the
-	// reserved /arbor subtree, and only it may Reap.
+	// reserved /arbor subtree, it passes every ACL check (as ZooKeeper's
+	// super user), and only it may Reap.
 	System bool
 	// Op is the change: *Create, *Delete, *SetData, *Check, *SetACL,
 	// *Multi, *CreateSession, *CloseSession or *Reap.
