@@ -32,7 +32,10 @@ var houseRules = rules{
 	// matching allow and those in its own subtree. Imports from outside
 	// arbor are not limited by this table.
 	onlyImports: []onlyRule{
-		{from: "tree/...", allow: []string{"internal/zpath", "internal/errcode"}},
+		// tree takes its key prefix from internal/storage, which records
+		// which package owns which part of the one Pebble keyspace.
+		{from: "tree/...", allow: []string{"internal/zpath", "internal/errcode", "internal/storage"}},
+		{from: "internal/storage/...", allow: nil},
 		{from: "session/...", allow: []string{"internal/zpath", "internal/errcode"}},
 		{from: "watch/...", allow: []string{"internal/zpath", "internal/errcode"}},
 		{from: "internal/zpath/...", allow: []string{"internal/errcode"}},
