@@ -6,9 +6,6 @@ import (
 	"github.com/arbor-coord/arbor/internal/errcode"
 )
 
-// MaxACLEntries bounds the entries of one ACL (after "auth" expansion).
-const MaxACLEntries = 1024
-
 // caller is what ACL checks need to know of a command's or a read's caller.
 type caller struct {
 	super   bool

@@ -32,7 +32,9 @@ const (
 	MaxMultiOps = 10000
 	// MaxIdentities is the most identities a command carries.
 	MaxIdentities = 64
-	// MaxACLEntries is the most entries in the ACL of one Create or SetACL.
+	// MaxACLEntries is the most entries in the ACL of one Create or SetACL,
+	// and in a stored ACL after "auth" entries are expanded (InvalidACL
+	// beyond it).
 	MaxACLEntries = 1024
 	// MaxCommandACLEntries is the most ACL entries in one command, summed
 	// over the creates of a Multi: a multi may be long or carry long ACLs,
