@@ -21,9 +21,9 @@ package tree
 //   - Create "/" (not sequential) is NodeExists, after the argument and ACL
 //     checks. A sequential prefix is judged by prefix+"0": "/arbor/" is
 //     reserved, "/arbor" is not (it makes "/arbor0000000001" under "/").
-//   - System lifts only the /arbor restriction; ACLs are still checked for
-//     System commands (they carry a super identity when they need to pass).
-//     Reap checks no ACL, like ZooKeeper's container manager.
+//   - System lifts the /arbor restriction and passes every ACL check, as a
+//     super identity does (types.go, Command.System). Reap checks no ACL,
+//     like ZooKeeper's container manager.
 //   - Reap's precedence: NoAuth (not System), BadArguments (bad path), NoNode,
 //     BadArguments (not a container or TTL node), NotEmpty, BadVersion.
 //   - A Multi runs its ops in order; an op of a type a Multi may not hold
@@ -116,6 +116,11 @@ func (m *model) apply(e Entry) Result {
 	}
 	res.ID = c.ID
 	zxid := int64(e.Index)
+	if c.System { // arbor itself: passes every ACL check
+		sys := *c
+		sys.Identities = append(slices.Clone(c.Identities), Identity{SchemeSuper, "system"})
+		c = &sys
+	}
 	if _, ok := c.Op.(*CreateSession); !ok && c.Session != 0 {
 		if _, open := m.sessions[c.Session]; !open {
 			res.Code = errcode.SessionExpired
@@ -1015,8 +1020,7 @@ func TestModelBasics(t *testing.T) {
 		mt.do(errcode.NoAuth, Command{Identities: super, Op: modelOpenCreate("/arbor/x")})
 		mt.do(errcode.BadArguments, Command{Op: modelOpenCreate("/arbor/x/")}) // path first
 		mt.do(errcode.InvalidACL, Command{Op: &Create{Path: "/arbor/x"}})
-		mt.do(errcode.NoAuth, Command{System: true, Op: modelOpenCreate("/arbor/x")}) // /arbor's ACL still applies
-		mt.do(errcode.Ok, Command{System: true, Identities: super, Op: modelOpenCreate("/arbor/x")})
+		mt.do(errcode.Ok, Command{System: true, Op: modelOpenCreate("/arbor/x")}) // System passes /arbor's ACL
 		mt.do(errcode.NoAuth, Command{Identities: super, Op: &SetData{Path: "/arbor", Version: -1}})
 		mt.do(errcode.NoAuth, Command{Identities: super, Op: &Delete{Path: "/arbor/x", Version: -1}})
 		mt.do(errcode.NoAuth, Command{Identities: super, Op: &SetACL{Path: "/arbor", ACL: OpenACL(), Version: -1}})
