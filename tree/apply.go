@@ -1,9 +1,11 @@
 package tree
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -41,6 +43,11 @@ func (t *Tree) Apply(entries []Entry) ([]Result, error) {
 		return nil, fmt.Errorf("apply up to index %d: %w", last, err)
 	}
 	t.applied.Store(last)
+	for p, e := range a.nodes {
+		if e.n != nil || e.dirty {
+			t.cache.put(p, e.n)
+		}
+	}
 	return results, nil
 }
 
@@ -92,6 +99,10 @@ type applier struct {
 func (a *applier) get(p string) *node {
 	if e, ok := a.nodes[p]; ok {
 		return e.n
+	}
+	if n, ok := a.t.cache.get(p); ok {
+		a.nodes[p] = nodeEntry{n: n}
+		return n
 	}
 	n, err := a.t.readNode(a.t.db, p)
 	if err != nil {
@@ -146,39 +157,56 @@ func (a *applier) event(typ EventType, p string, acl []ACL) {
 // commit writes the run's changes and the applied index in one batch. The
 // batch is not synced: the synced Raft log is the durability point, and a
 // restart re-applies whatever of it is missing here.
+//
+// Writes go in key order: Pebble's memtable inserts a batch's keys in batch
+// order, and an increasing sequence lets its skiplist reuse the previous
+// insert position instead of searching from the top for every key.
 func (a *applier) commit(applied uint64) error {
-	b := a.t.db.NewBatch()
-	defer b.Close()
-	var val []byte
+	type write struct {
+		key   []byte
+		value []byte // nil: delete
+	}
+	writes := make([]write, 0, len(a.nodes)+len(a.kv)+1)
+	var buf []byte // one buffer for every key and value of the run
 	for p, e := range a.nodes {
 		if !e.dirty {
 			continue
 		}
-		a.keyBuf = nodeKey(a.keyBuf[:0], p)
+		start := len(buf)
+		buf = nodeKey(buf, p)
+		w := write{key: buf[start:len(buf):len(buf)]}
+		if e.n != nil {
+			start = len(buf)
+			buf = appendNode(buf, e.n)
+			w.value = buf[start:len(buf):len(buf)]
+		}
+		writes = append(writes, w)
+	}
+	// Later index writes to one key override earlier ones: keep the last.
+	last := make(map[string]int, len(a.kv))
+	for i, op := range a.kv {
+		last[op.key] = i
+	}
+	for i, op := range a.kv {
+		if last[op.key] == i {
+			writes = append(writes, write{key: []byte(op.key), value: op.value})
+		}
+	}
+	writes = append(writes, write{key: appliedKey(), value: binary.BigEndian.AppendUint64(nil, applied)})
+	slices.SortFunc(writes, func(x, y write) int { return bytes.Compare(x.key, y.key) })
+
+	b := a.t.db.NewBatch()
+	defer b.Close()
+	for _, w := range writes {
 		var err error
-		if e.n == nil {
-			err = b.Delete(a.keyBuf, nil)
+		if w.value == nil {
+			err = b.Delete(w.key, nil)
 		} else {
-			val = appendNode(val[:0], e.n)
-			err = b.Set(a.keyBuf, val, nil)
+			err = b.Set(w.key, w.value, nil)
 		}
 		if err != nil {
 			return err
 		}
-	}
-	for _, op := range a.kv {
-		var err error
-		if op.value == nil {
-			err = b.Delete([]byte(op.key), nil)
-		} else {
-			err = b.Set([]byte(op.key), op.value, nil)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if err := b.Set(appliedKey(), binary.BigEndian.AppendUint64(nil, applied), nil); err != nil {
-		return err
 	}
 	return b.Commit(pebble.NoSync)
 }

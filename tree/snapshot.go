@@ -113,6 +113,7 @@ func (t *Tree) Export(w io.Writer) (Digest, error) {
 // Import must not run concurrently with Apply; reads during an Import see
 // partial state, so a member does not serve reads while it imports.
 func (t *Tree) Import(r io.Reader) (Digest, error) {
+	t.cache.clear()
 	dg, err := t.importStream(bufio.NewReaderSize(r, 256<<10))
 	if err != nil {
 		return Digest{}, fmt.Errorf("import: %w", err)

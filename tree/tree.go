@@ -44,13 +44,14 @@ type Tree struct {
 	log     *slog.Logger
 	openACL []ACL // shared by every node with the open ACL; never modified
 	applied atomic.Uint64
+	cache   *nodeCache // used by Apply and Import only
 }
 
 // Open opens the tree stored in db, creating the initial state (the root
 // and the reserved /arbor node, at applied index 0) in an empty store. The
 // caller keeps ownership of db and closes it after it stops using the tree.
 func Open(db *pebble.DB, opts Options) (*Tree, error) {
-	t := &Tree{db: db, maxData: opts.MaxDataBytes, log: opts.Logger, openACL: OpenACL()}
+	t := &Tree{db: db, maxData: opts.MaxDataBytes, log: opts.Logger, openACL: OpenACL(), cache: newNodeCache()}
 	if t.maxData <= 0 {
 		t.maxData = DefaultMaxDataBytes
 	}

@@ -57,7 +57,7 @@ func Open(dir string, opts Options) (*pebble.DB, error) {
 		FS:                 opts.FS,
 		Cache:              cache,
 		FormatMajorVersion: FormatMajorVersion,
-		MemTableSize:       64 << 20,
+		MemTableSize:       16 << 20,
 		Logger:             pebbleLogger{logger(opts.Logger)},
 	}
 	if po.FS == nil {
