@@ -21,6 +21,9 @@ import (
 // A returned error is a storage failure: nothing of the run was applied,
 // and the member must stop rather than continue with diverging state.
 func (t *Tree) Apply(entries []Entry) ([]Result, error) {
+	if t.importFailed {
+		return nil, ErrIncompleteImport
+	}
 	if len(entries) == 0 {
 		return nil, nil
 	}

@@ -111,13 +111,16 @@ func (t *Tree) Export(w io.Writer) (Digest, error) {
 // refuses it with ErrIncompleteImport) until an Import succeeds.
 //
 // Import must not run concurrently with Apply; reads during an Import see
-// partial state, so a member does not serve reads while it imports.
+// partial state, so a member does not serve reads while it imports. After a
+// failed Import, Apply returns ErrIncompleteImport.
 func (t *Tree) Import(r io.Reader) (Digest, error) {
 	t.cache.clear()
 	dg, err := t.importStream(bufio.NewReaderSize(r, 256<<10))
 	if err != nil {
+		t.importFailed = true
 		return Digest{}, fmt.Errorf("import: %w", err)
 	}
+	t.importFailed = false
 	t.applied.Store(dg.Index)
 	t.log.Info("snapshot imported", "applied", dg.Index, "digest", dg.String())
 	return dg, nil

@@ -157,6 +157,9 @@ func TestImportRejectsCorruption(t *testing.T) {
 			if _, err := dst.Import(bytes.NewReader(in)); !errors.Is(err, ErrCorruptSnapshot) {
 				t.Fatalf("import: %v, want ErrCorruptSnapshot", err)
 			}
+			if _, err := dst.Apply([]Entry{{Index: dst.Applied() + 1}}); !errors.Is(err, ErrIncompleteImport) {
+				t.Fatalf("apply after a failed import: %v, want ErrIncompleteImport", err)
+			}
 			// The partial state is refused until a good import succeeds.
 			if _, err := Open(db, Options{}); err != nil && !errors.Is(err, ErrIncompleteImport) {
 				t.Fatalf("reopen: %v", err)

@@ -45,6 +45,9 @@ type Tree struct {
 	openACL []ACL // shared by every node with the open ACL; never modified
 	applied atomic.Uint64
 	cache   *nodeCache // used by Apply and Import only
+	// importFailed is set while the state is partial after a failed
+	// Import; Apply refuses to run until an Import succeeds.
+	importFailed bool
 }
 
 // Open opens the tree stored in db, creating the initial state (the root
