@@ -206,6 +206,7 @@ func BenchmarkSnapshot1M(b *testing.B) {
 			b.Fatal(err)
 		}
 		exportTime := time.Since(start)
+		streamBytes := buf.Len()
 		dst := newBenchTree(b)
 		start = time.Now()
 		imported, err := dst.Import(&buf)
@@ -215,6 +216,6 @@ func BenchmarkSnapshot1M(b *testing.B) {
 		importTime := time.Since(start)
 		b.ReportMetric(exportTime.Seconds(), "export-s")
 		b.ReportMetric(importTime.Seconds(), "import-s")
-		b.ReportMetric(float64(buf.Cap())/(1<<20), "buf-MiB")
+		b.ReportMetric(float64(streamBytes)/(1<<20), "stream-MiB")
 	}
 }
