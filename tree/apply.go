@@ -452,6 +452,26 @@ func (a *applier) removeChild(p string, n *node) {
 
 func versionMatches(want, have int32) bool { return want == -1 || want == have }
 
+func dataVersion(n *node) int32 { return n.version }
+func aclVersion(n *node) int32  { return n.aversion }
+
+// target returns the existing node at p that an op changes or checks,
+// after checking, in ZooKeeper's order, that it exists (NoNode), that the
+// caller has perm on it (NoAuth) and that want matches its version as
+// read by version (BadVersion).
+func (a *applier) target(p string, perm Perm, want int32, version func(*node) int32) (*node, errcode.Code) {
+	n := a.get(p)
+	switch {
+	case n == nil:
+		return nil, errcode.NoNode
+	case !a.caller.allowed(n.acl, perm):
+		return nil, errcode.NoAuth
+	case !versionMatches(want, version(n)):
+		return nil, errcode.BadVersion
+	}
+	return n, errcode.Ok
+}
+
 func (a *applier) delete(op *Delete) errcode.Code {
 	if zpath.Validate(op.Path) != nil || op.Path == "/" {
 		return errcode.BadArguments
@@ -486,14 +506,9 @@ func (a *applier) setData(op *SetData) OpResult {
 	if !a.writable(op.Path) {
 		return fail(errcode.NoAuth)
 	}
-	old := a.get(op.Path)
-	switch {
-	case old == nil:
-		return fail(errcode.NoNode)
-	case !a.caller.allowed(old.acl, PermWrite):
-		return fail(errcode.NoAuth)
-	case !versionMatches(op.Version, old.version):
-		return fail(errcode.BadVersion)
+	old, code := a.target(op.Path, PermWrite, op.Version, dataVersion)
+	if code != errcode.Ok {
+		return fail(code)
 	}
 	n := old.clone()
 	n.data = nil
@@ -511,16 +526,8 @@ func (a *applier) check(op *Check) errcode.Code {
 	if zpath.Validate(op.Path) != nil {
 		return errcode.BadArguments
 	}
-	n := a.get(op.Path)
-	switch {
-	case n == nil:
-		return errcode.NoNode
-	case !a.caller.allowed(n.acl, PermRead):
-		return errcode.NoAuth
-	case !versionMatches(op.Version, n.version):
-		return errcode.BadVersion
-	}
-	return errcode.Ok
+	_, code := a.target(op.Path, PermRead, op.Version, dataVersion)
+	return code
 }
 
 func (a *applier) setACL(op *SetACL) OpResult {
@@ -535,14 +542,9 @@ func (a *applier) setACL(op *SetACL) OpResult {
 	if !a.writable(op.Path) {
 		return fail(errcode.NoAuth)
 	}
-	old := a.get(op.Path)
-	switch {
-	case old == nil:
-		return fail(errcode.NoNode)
-	case !a.caller.allowed(old.acl, PermAdmin):
-		return fail(errcode.NoAuth)
-	case !versionMatches(op.Version, old.aversion):
-		return fail(errcode.BadVersion)
+	old, code := a.target(op.Path, PermAdmin, op.Version, aclVersion)
+	if code != errcode.Ok {
+		return fail(code)
 	}
 	n := old.clone()
 	n.acl, n.openACL = acl, open
