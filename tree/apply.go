@@ -88,7 +88,6 @@ type applier struct {
 	undo     []undoRec
 	events   []Event
 	err      error // first storage error; ends the run
-	keyBuf   []byte
 
 	// per command
 	zxid    int64
