@@ -391,10 +391,8 @@ func (a *applier) create(op *Create) OpResult {
 	for _, mp := range missing {
 		a.addChild(mp, &node{mode: Persistent, acl: acl, openACL: open})
 	}
-	n := &node{mode: mode, acl: acl, openACL: open, ttlMs: op.TTLMs}
-	if len(op.Data) > 0 {
-		n.data = op.Data
-	}
+	// Data is copied: the node outlives the command in the apply cache.
+	n := &node{mode: mode, acl: acl, openACL: open, ttlMs: op.TTLMs, data: cloneData(op.Data)}
 	if mode.IsEphemeral() {
 		n.owner = a.session
 	}
@@ -447,6 +445,14 @@ func (a *applier) removeChild(p string, n *node) {
 	}
 	a.event(NodeDeleted, p, n.acl)
 	a.event(NodeChildrenChanged, pp, parent.acl)
+}
+
+// cloneData copies data for a node, which stores empty data as nil.
+func cloneData(data []byte) []byte {
+	if len(data) == 0 {
+		return nil
+	}
+	return bytes.Clone(data)
 }
 
 func versionMatches(want, have int32) bool { return want == -1 || want == have }
@@ -510,10 +516,7 @@ func (a *applier) setData(op *SetData) OpResult {
 		return fail(code)
 	}
 	n := old.clone()
-	n.data = nil
-	if len(op.Data) > 0 {
-		n.data = op.Data
-	}
+	n.data = cloneData(op.Data)
 	n.version++
 	n.mzxid, n.mtime = a.zxid, a.timeMs
 	a.put(op.Path, n)

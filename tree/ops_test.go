@@ -533,6 +533,26 @@ func TestReads(t *testing.T) {
 	}
 }
 
+// TestAppliedNodesDoNotAliasCommands: the caller may reuse a command's
+// buffers once Apply returns.
+func TestAppliedNodesDoNotAliasCommands(t *testing.T) {
+	h := newHarness(t)
+	buf := []byte("one")
+	h.must(&Create{Path: "/n", ACL: OpenACL(), Data: buf})
+	copy(buf, "XXX")
+	h.must(&SetACL{Path: "/n", ACL: ReadACL(), Version: -1}) // rewrites /n from the apply cache
+	buf2 := []byte("two")
+	h.must(&Create{Path: "/m", ACL: OpenACL(), Data: buf2})
+	h.must(&SetData{Path: "/m", Data: buf2, Version: -1})
+	copy(buf2, "YYY")
+	h.must(&SetACL{Path: "/m", ACL: ReadACL(), Version: -1})
+	for p, want := range map[string]string{"/n": "one", "/m": "two"} {
+		if data, _, err := h.tr.Get(p, nil); err != nil || string(data) != want {
+			t.Errorf("%s = %q, %v; want %q", p, data, err, want)
+		}
+	}
+}
+
 func TestApplyRejectsGaps(t *testing.T) {
 	tr := newTestTree(t, Options{})
 	defer func() {
