@@ -1,13 +1,3 @@
-// Package storage opens the one Pebble database a member keeps, with the
-// options arbor is tuned and tested with, and records which key prefix
-// belongs to which package.
-//
-// Keyspace (the first byte of every key):
-//
-//	's'  the replicated state, owned by package tree
-//	'r'  the Raft log, HardState and ConfState, owned by server/raftlog
-//
-// A package never reads or writes another's prefix.
 package storage
 
 import (
