@@ -10,13 +10,13 @@ import (
 const (
 	counterBits = 48
 	counterMask = 1<<counterBits - 1
-
-	// MaxMember is the largest member id that NewIDs accepts.
-	MaxMember = 1<<(63-counterBits) - 1
 )
 
+// MaxMember is the largest member id that NewIDs accepts (15 bits).
+const MaxMember = 1<<(63-counterBits) - 1
+
 // ErrIDsExhausted is returned by IDs.Next once the 48-bit counter has run
-// out; a new generator with a fresh seed is needed.
+// out (2^48 - seed ids: centuries at any real rate of session creation).
 var ErrIDsExhausted = errors.New("session: session id counter exhausted")
 
 // IDs generates the session ids of one member.

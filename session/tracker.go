@@ -90,7 +90,9 @@ func (t *Tracker) Add(id int64, timeout time.Duration, now time.Duration) error 
 
 // Touch extends a session's deadline to now plus its timeout. It reports
 // whether the session is tracked; false means it was never added, was
-// removed, or has been returned by Expired.
+// removed, or has been returned by Expired, in which case its expiry is
+// under way and the server refuses its requests, as ZooKeeper does for a
+// closing session.
 func (t *Tracker) Touch(id int64, now time.Duration) bool {
 	t.advance(now)
 	s, ok := t.sessions[id]
@@ -114,7 +116,10 @@ func (t *Tracker) Remove(id int64) bool {
 
 // Expired returns, in increasing order, the sessions whose rounded
 // deadline is at or before now, and stops tracking them: each expired
-// session is returned once, and the owner proposes its CloseSession.
+// session is returned once. The owner proposes CloseSession{Expired: true}
+// for each and, should a proposal be dropped while it is still leader,
+// proposes again; on losing leadership it discards the tracker or keeps it
+// for ResetAll.
 func (t *Tracker) Expired(now time.Duration) []int64 {
 	t.advance(now)
 	last := int64(now / t.tick)
