@@ -175,8 +175,9 @@ type Registry struct {
 	max       int
 	paths     map[string]*entry
 	byWatcher map[WatcherID]*watcher
-	watches   int // registrations
-	recursive int // PersistentRecursive registrations; 0 skips the ancestor walk
+	watches   int     // registrations
+	recursive int     // PersistentRecursive registrations; 0 skips the ancestor walk
+	scratch   []match // Fire's buffer, kept to spare an allocation per event
 }
 
 // New returns an empty Registry with cfg's limits. It panics if a limit is
@@ -344,12 +345,13 @@ func (r *Registry) Stats() Stats {
 // not look at Zxid.
 func (r *Registry) Fire(ev Event, allow func(WatcherID) bool) []Delivery {
 	mask := fires(ev.Type)
-	var out []Delivery
+	// Gather (watcher, kinds) pairs, small to sort, then merge each
+	// watcher's pairs into one delivery.
+	found := r.scratch[:0]
 	if e := r.paths[ev.Path]; e != nil {
-		out = make([]Delivery, 0, len(e.kinds))
 		for w, k := range e.kinds {
 			if k &= mask; k != 0 {
-				out = append(out, Delivery{Watcher: w, Kind: k, Event: ev})
+				found = append(found, match{w, k})
 			}
 		}
 	}
@@ -357,21 +359,23 @@ func (r *Registry) Fire(ev Event, allow func(WatcherID) bool) []Delivery {
 		for p := zpath.Parent(ev.Path); p != ""; p = zpath.Parent(p) {
 			if e := r.paths[p]; e != nil {
 				for w := range e.recursive {
-					out = append(out, Delivery{Watcher: w, Kind: PersistentRecursive, Event: ev})
+					found = append(found, match{w, PersistentRecursive})
 				}
 			}
 		}
 	}
-	if len(out) == 0 {
+	if cap(found) <= maxScratch {
+		r.scratch = found
+	}
+	if len(found) == 0 {
 		return nil
 	}
-	slices.SortFunc(out, func(a, b Delivery) int { return cmp.Compare(a.Watcher, b.Watcher) })
-	// Merge each watcher's deliveries into one and drop the refused, in place.
-	n := 0
-	for i := 0; i < len(out); {
-		d := out[i]
-		for i++; i < len(out) && out[i].Watcher == d.Watcher; i++ {
-			d.Kind |= out[i].Kind
+	slices.SortFunc(found, func(a, b match) int { return cmp.Compare(a.w, b.w) })
+	var out []Delivery
+	for i := 0; i < len(found); {
+		d := Delivery{Watcher: found[i].w, Kind: found[i].k, Event: ev}
+		for i++; i < len(found) && found[i].w == d.Watcher; i++ {
+			d.Kind |= found[i].k
 		}
 		if allow != nil && !allow(d.Watcher) {
 			continue
@@ -379,12 +383,19 @@ func (r *Registry) Fire(ev Event, allow func(WatcherID) bool) []Delivery {
 		if d.Kind&oneShot != 0 {
 			r.remove(d.Watcher, ev.Path, d.Kind&oneShot)
 		}
-		out[n] = d
-		n++
+		if out == nil {
+			out = make([]Delivery, 0, len(found)-i+1)
+		}
+		out = append(out, d)
 	}
-	clear(out[n:])
-	if n == 0 {
-		return nil
-	}
-	return out[:n:n]
+	return out
 }
+
+// match is a watcher found by Fire and the kinds of its watches that fired.
+type match struct {
+	w WatcherID
+	k Kind
+}
+
+// maxScratch bounds the buffer Fire keeps between calls, in matches.
+const maxScratch = 1 << 16
