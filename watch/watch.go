@@ -147,6 +147,7 @@ type LimitError struct {
 	Limit   int
 }
 
+// Error says which watch was refused and why.
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("watch %s %s: watcher %d already holds %d watches, the limit",
 		e.Kind, e.Path, e.Watcher, e.Limit)
