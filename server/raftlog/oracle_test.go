@@ -55,6 +55,20 @@ func (h *harness) open() {
 	h.db, h.log = db, l
 }
 
+// crash replaces the filesystem with a copy of what a crash at this moment
+// could leave (everything synced, and some of what was not), and opens
+// the Log on it.
+func (h *harness) crash(seed int64) {
+	h.t.Helper()
+	mem := h.fs.(*vfs.MemFS)
+	clone := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: int(seed % 101), RNG: rand.New(rand.NewPCG(uint64(seed), 0))})
+	if err := h.db.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.db, h.fs = nil, clone
+	h.open()
+}
+
 func (h *harness) reopen() {
 	h.t.Helper()
 	if err := h.db.Close(); err != nil {
@@ -103,14 +117,32 @@ func TestOracle(t *testing.T) {
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			runOracle(t, seed, *oracleSteps)
+			runOracle(t, seed, *oracleSteps, false)
 		})
 	}
 }
 
-func runOracle(t *testing.T, seed uint64, steps int) {
+// TestOracleCrash is TestOracle with its reopens replaced by crashes: every
+// write is synced before it returns, so a crash loses nothing.
+func TestOracleCrash(t *testing.T) {
+	seeds := []uint64{101, 102, 103, 104}
+	if *oracleSeed != 0 {
+		seeds = []uint64{*oracleSeed}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			runOracle(t, seed, *oracleSteps/2, true)
+		})
+	}
+}
+
+func runOracle(t *testing.T, seed uint64, steps int, crash bool) {
 	rng := rand.New(rand.NewPCG(seed, seed))
-	h := newHarness(t, vfs.NewMem())
+	fs := vfs.NewMem()
+	if crash {
+		fs = vfs.NewCrashableMem()
+	}
+	h := newHarness(t, fs)
 	m := model{raft.NewMemoryStorage()}
 	var term uint64 = 1
 	randEntries := func(from uint64, n int) []*pb.Entry {
@@ -235,8 +267,13 @@ func runOracle(t *testing.T, seed uint64, steps int) {
 			wantErr = m.ms.ApplySnapshot(proto.Clone(snap).(*pb.Snapshot))
 			gotErr = h.log.ApplySnapshot(snap)
 		case r < 90:
-			op = "reopen"
-			h.reopen()
+			if crash {
+				op = "crash"
+				h.crash(rng.Int64())
+			} else {
+				op = "reopen"
+				h.reopen()
+			}
 		default:
 			op = "read only"
 		}
