@@ -14,7 +14,7 @@ func Example() {
 	}}}
 	create := &wire.Request{Id: 2, Seq: 1, LowestUnackedSeq: 1, Op: &wire.Request_Create{Create: &wire.Create{
 		Path: "/app", Data: []byte("hello"),
-		Acl:  []*wire.ACL{{Perms: 31, Scheme: "world", Id: "anyone"}},
+		Acl: []*wire.ACL{{Perms: 31, Scheme: "world", Id: "anyone"}},
 	}}}
 	for _, r := range []*wire.Request{connect, create} {
 		frame, err := wire.EncodeRequest(r)
