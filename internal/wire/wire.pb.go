@@ -855,8 +855,8 @@ func (*ServerMessage_Event) isServerMessage_Kind() {}
 
 func (*ServerMessage_Notice) isServerMessage_Kind() {}
 
-// Response answers the Request with the same id. Responses may arrive in a
-// different order than their requests (a read may overtake a write); see
+// Response answers the Request with the same id. A member answers the
+// requests of a connection in the order it received them; see
 // docs/PROTOCOL.md, "Ordering".
 type Response struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
