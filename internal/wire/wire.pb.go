@@ -173,7 +173,10 @@ const (
 	// on the node's data change or deletion.
 	WatchKind_WATCH_KIND_DATA WatchKind = 1
 	// EXISTS: one-shot, set by exists on a missing node; fires on its
-	// creation.
+	// creation. A member keeps DATA and EXISTS as one kind (as ZooKeeper
+	// does): an event lists EXISTS with NODE_CREATED and DATA otherwise, and
+	// removing either removes both. They differ on re-registration, where
+	// the kind says whether the client last saw the node exist.
 	WatchKind_WATCH_KIND_EXISTS WatchKind = 2
 	// CHILDREN: one-shot, set by get_children; fires on a child's creation or
 	// deletion (NODE_CHILDREN_CHANGED) or the node's deletion.
