@@ -1,0 +1,379 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// ProtocolVersion is the highest protocol version this package speaks: the
+// messages of wire.proto as they are now. Connect negotiates the version a
+// connection uses (the lower of the two ends' highest).
+const ProtocolVersion = 1
+
+// The WebSocket subprotocols, one per encoding of the same messages. A
+// client offers one or both in Sec-WebSocket-Protocol; the server picks one
+// and every frame of the connection uses it.
+const (
+	// SubprotocolProto is binary protobuf, one message per binary frame.
+	SubprotocolProto = "arbor.v1.proto"
+	// SubprotocolJSON is the protobuf JSON mapping (field names as in
+	// wire.proto), one message per text frame: for browsers and debugging.
+	SubprotocolJSON = "arbor.v1.json"
+)
+
+// The frame limits. Every encoder refuses a message over them and every
+// decoder refuses input over them, so every frame that encodes also
+// decodes. The server and the client should set the WebSocket read limit
+// to MaxFrameBytes.
+const (
+	// MaxFrameBytes is the largest frame, in either direction and either
+	// encoding: room for 1 MiB of node data (base64 in JSON) with plenty of
+	// overhead, or a long child list.
+	MaxFrameBytes = 4 << 20
+
+	// MaxFrameElements bounds the fields in one frame: tags in the binary
+	// encoding (every field occurrence, every element of a repeated field
+	// of messages or strings), and an upper bound estimated from '{' and '"'
+	// in JSON. The binary decoder checks it before allocating anything, so
+	// a hostile frame costs a bounded amount of memory (tens of MiB at
+	// worst), never an amount proportional to what it declares.
+	MaxFrameElements = 1 << 18
+)
+
+// ErrMalformed is wrapped by every error of the decoders and of the
+// encoders' validation: the bytes (or the message) are not a valid message
+// of this protocol version, whether truncated, of unknown fields, of an op
+// missing or given twice, of an unknown enum value, or over a frame limit.
+var ErrMalformed = errors.New("wire: malformed message")
+
+// ErrTooLarge is wrapped, besides ErrMalformed, by the errors for a frame
+// over MaxFrameBytes or MaxFrameElements, so that a server can answer it
+// with WebSocket close code 1009 (message too big).
+var ErrTooLarge = errors.New("wire: frame too large")
+
+// EncodeRequest validates r as DecodeRequest would and returns its binary
+// encoding, one frame of SubprotocolProto.
+func EncodeRequest(r *Request) ([]byte, error) {
+	if err := validateRequest(r); err != nil {
+		return nil, fmt.Errorf("wire: encode request: %w", err)
+	}
+	b, err := proto.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("wire: encode request: %w: %v", ErrMalformed, err)
+	}
+	if err := scanFrame(b, requestDesc()); err != nil {
+		return nil, fmt.Errorf("wire: encode request: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeRequest decodes and validates one SubprotocolProto frame from a
+// client. Every error wraps ErrMalformed. It validates structure only: a
+// path, an ACL or a version is for the server to judge (paths with
+// internal/zpath). The result does not alias b.
+func DecodeRequest(b []byte) (*Request, error) {
+	if err := scanFrame(b, requestDesc()); err != nil {
+		return nil, fmt.Errorf("wire: decode request: %w", err)
+	}
+	r := &Request{}
+	if err := proto.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("wire: decode request: %w: %v", ErrMalformed, err)
+	}
+	if err := validateRequest(r); err != nil {
+		return nil, fmt.Errorf("wire: decode request: %w", err)
+	}
+	return r, nil
+}
+
+// EncodeServerMessage validates m as DecodeServerMessage would and returns
+// its binary encoding, one frame of SubprotocolProto.
+func EncodeServerMessage(m *ServerMessage) ([]byte, error) {
+	if err := validateServerMessage(m); err != nil {
+		return nil, fmt.Errorf("wire: encode server message: %w", err)
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("wire: encode server message: %w: %v", ErrMalformed, err)
+	}
+	if err := scanFrame(b, serverMessageDesc()); err != nil {
+		return nil, fmt.Errorf("wire: encode server message: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeServerMessage decodes and validates one SubprotocolProto frame from
+// a member. Every error wraps ErrMalformed. The result does not alias b.
+func DecodeServerMessage(b []byte) (*ServerMessage, error) {
+	if err := scanFrame(b, serverMessageDesc()); err != nil {
+		return nil, fmt.Errorf("wire: decode server message: %w", err)
+	}
+	m := &ServerMessage{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("wire: decode server message: %w: %v", ErrMalformed, err)
+	}
+	if err := validateServerMessage(m); err != nil {
+		return nil, fmt.Errorf("wire: decode server message: %w", err)
+	}
+	return m, nil
+}
+
+// jsonMarshal renders the protobuf JSON mapping with the field names of
+// wire.proto (not lowerCamelCase), so that the JSON reads like the schema.
+func jsonMarshal(m proto.Message) ([]byte, error) {
+	return protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+}
+
+// jsonUnmarshal refuses unknown fields (the zero options do).
+func jsonUnmarshal(b []byte, m proto.Message) error {
+	return protojson.UnmarshalOptions{}.Unmarshal(b, m)
+}
+
+// EncodeRequestJSON validates r as DecodeRequestJSON would and returns its
+// JSON rendering, one frame of SubprotocolJSON. The output is not stable
+// byte for byte (protojson varies whitespace on purpose); parse it, never
+// compare it.
+func EncodeRequestJSON(r *Request) ([]byte, error) {
+	if err := validateRequest(r); err != nil {
+		return nil, fmt.Errorf("wire: encode request json: %w", err)
+	}
+	b, err := jsonMarshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("wire: encode request json: %w: %v", ErrMalformed, err)
+	}
+	if err := checkJSONSize(b); err != nil {
+		return nil, fmt.Errorf("wire: encode request json: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeRequestJSON decodes and validates one SubprotocolJSON frame from a
+// client, with the same rules as DecodeRequest. It accepts what the
+// protobuf JSON mapping accepts: lowerCamelCase field names as well as
+// those of wire.proto, enum numbers as well as names; 64-bit integers as
+// strings or numbers.
+func DecodeRequestJSON(b []byte) (*Request, error) {
+	if err := checkJSONSize(b); err != nil {
+		return nil, fmt.Errorf("wire: decode request json: %w", err)
+	}
+	r := &Request{}
+	if err := jsonUnmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("wire: decode request json: %w: %v", ErrMalformed, err)
+	}
+	if err := validateRequest(r); err != nil {
+		return nil, fmt.Errorf("wire: decode request json: %w", err)
+	}
+	return r, nil
+}
+
+// EncodeServerMessageJSON validates m as DecodeServerMessageJSON would and
+// returns its JSON rendering, one frame of SubprotocolJSON.
+func EncodeServerMessageJSON(m *ServerMessage) ([]byte, error) {
+	if err := validateServerMessage(m); err != nil {
+		return nil, fmt.Errorf("wire: encode server message json: %w", err)
+	}
+	b, err := jsonMarshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("wire: encode server message json: %w: %v", ErrMalformed, err)
+	}
+	if err := checkJSONSize(b); err != nil {
+		return nil, fmt.Errorf("wire: encode server message json: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeServerMessageJSON decodes and validates one SubprotocolJSON frame
+// from a member, with the same rules as DecodeServerMessage.
+func DecodeServerMessageJSON(b []byte) (*ServerMessage, error) {
+	if err := checkJSONSize(b); err != nil {
+		return nil, fmt.Errorf("wire: decode server message json: %w", err)
+	}
+	m := &ServerMessage{}
+	if err := jsonUnmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("wire: decode server message json: %w: %v", ErrMalformed, err)
+	}
+	if err := validateServerMessage(m); err != nil {
+		return nil, fmt.Errorf("wire: decode server message json: %w", err)
+	}
+	return m, nil
+}
+
+// IsWrite reports whether r's op is a write: create, delete, set_data,
+// set_acl, check or multi. A write goes through Raft and must carry seq and
+// lowest_unacked_seq; no other request may.
+func (r *Request) IsWrite() bool {
+	switch r.GetOp().(type) {
+	case *Request_Create, *Request_Delete, *Request_SetData, *Request_SetAcl, *Request_Check, *Request_Multi:
+		return true
+	}
+	return false
+}
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
+}
+
+func tooLarge(format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %s", ErrMalformed, ErrTooLarge, fmt.Sprintf(format, args...))
+}
+
+func checkJSONSize(b []byte) error {
+	if len(b) > MaxFrameBytes {
+		return tooLarge("%d bytes, more than MaxFrameBytes (%d)", len(b), MaxFrameBytes)
+	}
+	// Every message costs a '{' and every string or field name two '"':
+	// an upper bound on what unmarshalling allocates, checked before it.
+	if n := bytes.Count(b, []byte{'{'}) + bytes.Count(b, []byte{'"'})/2; n > MaxFrameElements {
+		return tooLarge("about %d elements, more than MaxFrameElements (%d)", n, MaxFrameElements)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// The scanner: the binary frame checked along the schema before unmarshal.
+
+func requestDesc() protoreflect.MessageDescriptor {
+	return (*Request)(nil).ProtoReflect().Descriptor()
+}
+
+func serverMessageDesc() protoreflect.MessageDescriptor {
+	return (*ServerMessage)(nil).ProtoReflect().Descriptor()
+}
+
+// maxDepth bounds nesting; the schema has no recursive message, and its
+// deepest path (ServerMessage.response.multi.results.stat) is 4 deep.
+const maxDepth = 8
+
+// scanFrame refuses a frame over the limits, or holding anything proto3
+// unmarshalling would accept silently: an unknown field (kept as unknown
+// bytes), a known field with the wrong wire type (likewise), a singular
+// field or a oneof given twice (the last would win).
+func scanFrame(b []byte, md protoreflect.MessageDescriptor) error {
+	if len(b) > MaxFrameBytes {
+		return tooLarge("%d bytes, more than MaxFrameBytes (%d)", len(b), MaxFrameBytes)
+	}
+	budget := MaxFrameElements
+	return scanMessage(b, md, &budget, 0)
+}
+
+func scanMessage(b []byte, md protoreflect.MessageDescriptor, budget *int, depth int) error {
+	if depth > maxDepth {
+		return malformed("nested deeper than %d", maxDepth)
+	}
+	var seen uint64 // by field index; every message of the schema has < 64 fields
+	var oneofSeen uint64
+	fields := md.Fields()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return malformed("%s: bad tag: %v", md.Name(), protowire.ParseError(n))
+		}
+		b = b[n:]
+		if *budget--; *budget < 0 {
+			return tooLarge("more than MaxFrameElements (%d) elements", MaxFrameElements)
+		}
+		fd := fields.ByNumber(num)
+		if fd == nil {
+			return malformed("%s: unknown field %d", md.Name(), num)
+		}
+		if !fd.IsList() {
+			bit := uint64(1) << uint(fd.Index())
+			if seen&bit != 0 {
+				return malformed("%s: field %s given twice", md.Name(), fd.Name())
+			}
+			seen |= bit
+			if od := fd.ContainingOneof(); od != nil {
+				obit := uint64(1) << uint(od.Index())
+				if oneofSeen&obit != 0 {
+					return malformed("%s: two fields of oneof %s", md.Name(), od.Name())
+				}
+				oneofSeen |= obit
+			}
+		}
+		want := wireType(fd.Kind())
+		packed := fd.IsList() && typ == protowire.BytesType && want == protowire.VarintType
+		if typ != want && !packed {
+			return malformed("%s.%s: wire type %d, want %d", md.Name(), fd.Name(), typ, want)
+		}
+		if typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return malformed("%s.%s: %v", md.Name(), fd.Name(), protowire.ParseError(n))
+			}
+			b = b[n:]
+			if !varintInRange(fd.Kind(), v) {
+				return malformed("%s.%s: value %d out of range", md.Name(), fd.Name(), v)
+			}
+			continue
+		}
+		if typ != protowire.BytesType {
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return malformed("%s.%s: %v", md.Name(), fd.Name(), protowire.ParseError(n))
+			}
+			b = b[n:]
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return malformed("%s.%s: %v", md.Name(), fd.Name(), protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch {
+		case fd.Kind() == protoreflect.MessageKind:
+			if err := scanMessage(v, fd.Message(), budget, depth+1); err != nil {
+				return err
+			}
+		case packed:
+			for len(v) > 0 {
+				x, n := protowire.ConsumeVarint(v)
+				if n < 0 {
+					return malformed("%s.%s: %v", md.Name(), fd.Name(), protowire.ParseError(n))
+				}
+				v = v[n:]
+				if !varintInRange(fd.Kind(), x) {
+					return malformed("%s.%s: value %d out of range", md.Name(), fd.Name(), x)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// varintInRange reports whether v is a value of a field of kind k, which
+// unmarshalling would otherwise truncate silently.
+func varintInRange(k protoreflect.Kind, v uint64) bool {
+	switch k {
+	case protoreflect.BoolKind:
+		return v <= 1
+	case protoreflect.Int32Kind, protoreflect.EnumKind:
+		return int64(v) >= math.MinInt32 && int64(v) <= math.MaxInt32
+	case protoreflect.Uint32Kind:
+		return v <= math.MaxUint32
+	case protoreflect.Sint32Kind:
+		x := protowire.DecodeZigZag(v)
+		return x >= math.MinInt32 && x <= math.MaxInt32
+	}
+	return true
+}
+
+// wireType is the wire type of a non-packed field of kind k.
+func wireType(k protoreflect.Kind) protowire.Type {
+	switch k {
+	case protoreflect.StringKind, protoreflect.BytesKind, protoreflect.MessageKind:
+		return protowire.BytesType
+	case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
+		return protowire.Fixed32Type
+	case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
+		return protowire.Fixed64Type
+	case protoreflect.GroupKind:
+		return protowire.StartGroupType
+	}
+	return protowire.VarintType
+}
