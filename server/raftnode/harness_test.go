@@ -191,20 +191,18 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 func holdNextSync(t testing.TB, s *store, n *Node) (release func()) {
 	t.Helper()
 	g := &gate{blocked: make(chan struct{}), release: make(chan struct{})}
-	s.syncs.gate.Store(g)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := n.Propose(ctx, []byte("blocker")); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-g.blocked:
-	case <-ctx.Done():
-		t.Fatal("the Ready loop never synced")
-	}
 	var once sync.Once
 	release = func() { once.Do(func() { close(g.release) }) }
 	t.Cleanup(release)
+	s.syncs.gate.Store(g)
+	// The held fsync may be that of a Ready already under way, in which
+	// case the blocker waits behind it: do not wait for Propose.
+	go n.Propose(context.Background(), []byte("blocker"))
+	select {
+	case <-g.blocked:
+	case <-time.After(waitTimeout):
+		t.Fatal("the Ready loop never synced")
+	}
 	return release
 }
 
