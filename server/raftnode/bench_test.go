@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,11 +30,17 @@ func (a *benchApplier) Apply(_ context.Context, ents []Entry) error {
 }
 
 // BenchmarkPropose measures proposals/s through a single member with fsync
-// on (an on-disk store in a temporary directory): 64 proposers, each with
-// one 100-byte proposal in flight, waiting until it is applied, as a
-// client waits for its write.
+// on (an on-disk store in a temporary directory): 64 proposers (and 1, for
+// latency), each with one 100-byte proposal in flight, waiting until it is
+// applied, as a client waits for its write.
 func BenchmarkPropose(b *testing.B) {
-	const proposers, dataBytes = 64, 100
+	for _, proposers := range []int{64, 1} {
+		b.Run(fmt.Sprintf("proposers=%d", proposers), func(b *testing.B) { benchmarkPropose(b, proposers) })
+	}
+}
+
+func benchmarkPropose(b *testing.B, proposers int) {
+	const dataBytes = 100
 	s := openStore(b, nil, b.TempDir())
 	app := &benchApplier{wake: make([]chan struct{}, proposers)}
 	for i := range app.wake {

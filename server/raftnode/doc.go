@@ -11,7 +11,9 @@
 // then puts all pending reads behind one raft ReadIndex; then, while raft
 // has a Ready, handles it in the order raft's contract requires:
 //
-//  1. persist the Entries and HardState in one synced raftlog batch;
+//  1. persist the Entries and HardState in one synced raftlog batch (a
+//     Ready that changes only the commit index is written without an
+//     fsync, raftlog.SaveCommit);
 //  2. send the Messages through the Transport;
 //  3. take the ReadStates that answer the in-flight ReadIndex;
 //  4. apply the CommittedEntries: conf changes to raft (ApplyConfChange)
@@ -36,7 +38,11 @@
 //  3. The Applier gets every committed entry exactly once per run of a
 //     Node, in order, from Config.Applied+1 on: persist the index of the
 //     last applied entry with the state it produced, and pass it as
-//     Config.Applied on the next Start. The Node has already applied conf
+//     Config.Applied on the next Start. Keep that state in the Log's
+//     Pebble database (or sync it): the commit index is written unsynced,
+//     and only the shared WAL guarantees that a durable applied index never
+//     exceeds the durable commit index, which Start checks. The Node has
+//     already applied conf
 //     changes to raft and recorded their ConfState when the Applier sees
 //     them. Apply runs on the Ready loop: keep it short; nothing else
 //     moves in raft meanwhile.

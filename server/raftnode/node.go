@@ -546,8 +546,14 @@ func (n *Node) handleReady() error {
 		// Installing a snapshot needs the state streamed beside it.
 		return fmt.Errorf("raftnode: received a snapshot at index %d: installing snapshots is not implemented yet", rd.Snapshot.GetMetadata().GetIndex())
 	}
-	if rd.HardState != nil || len(rd.Entries) > 0 {
+	switch {
+	case len(rd.Entries) > 0 || rd.MustSync:
 		if err := n.cfg.Log.Save(rd.HardState, rd.Entries, nil); err != nil {
+			return fmt.Errorf("raftnode: persisting a Ready: %w", err)
+		}
+	case rd.HardState != nil:
+		// Only the commit index changed: no fsync (raftlog.SaveCommit).
+		if err := n.cfg.Log.SaveCommit(rd.HardState); err != nil {
 			return fmt.Errorf("raftnode: persisting a Ready: %w", err)
 		}
 	}
