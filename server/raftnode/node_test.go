@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestProposeCommitsInOrder: a new single member elects itself in Start,
@@ -470,5 +471,106 @@ func TestConfigErrors(t *testing.T) {
 	c.Peers, c.Transport = []uint64{1, 2}, &dropTransport{}
 	if _, err := Start(c); err == nil || !strings.Contains(err.Error(), "disagree") {
 		t.Fatalf("Start with other peers: %v", err)
+	}
+}
+
+// blockingApplier blocks in Apply until its ctx is cancelled, once armed.
+type blockingApplier struct {
+	*recorder
+	armed   chan struct{} // closed: block
+	blocked chan struct{} // closed when blocked
+}
+
+func (a *blockingApplier) Apply(ctx context.Context, ents []Entry) error {
+	select {
+	case <-a.armed:
+		close(a.blocked)
+		<-ctx.Done()
+		return ctx.Err()
+	default:
+		return a.recorder.Apply(ctx, ents)
+	}
+}
+
+// TestStopCancelsApply: Stop cancels the ctx of a running Apply, and an
+// Apply that returns because of it makes a clean stop; a restart applies
+// the entry again.
+func TestStopCancelsApply(t *testing.T) {
+	s := openStore(t, vfs.NewMem(), "db")
+	app := &blockingApplier{recorder: newRecorder(t, 0), armed: make(chan struct{}), blocked: make(chan struct{})}
+	n := startNode(t, s, app, 0)
+	close(app.armed)
+	ctx := testCtx(t)
+	if err := n.Propose(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-app.blocked:
+	case <-ctx.Done():
+		t.Fatal("Apply was never called")
+	}
+	if err := n.Stop(ctx); err != nil {
+		t.Fatalf("Stop during Apply: %v", err)
+	}
+	s.reopen()
+	app2 := newRecorder(t, 1)
+	startNode(t, s, app2, 1)
+	app2.waitFor("the entry applied again", func() bool { return app2.applied >= 2 })
+	if got := app2.data(); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("applied after restart %q, want [x]", got)
+	}
+}
+
+// TestConfChange: a committed conf change is applied to raft and recorded
+// in the Log before the Applier sees its entry, and a restart comes back
+// with the new membership. The RawNode is driven by hand, as the loop
+// drives it, after the loop has stopped.
+func TestConfChange(t *testing.T) {
+	s := openStore(t, vfs.NewMem(), "db")
+	app := newRecorder(t, 0)
+	n := startNode(t, s, app, 0)
+	stopNode(t, n)
+	tr := &dropTransport{}
+	n.cfg.Transport = tr
+	var seen *pb.ConfState
+	cc := &pb.ConfChange{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(2)}
+	if err := n.rn.ProposeConfChange(cc); err != nil {
+		t.Fatal(err)
+	}
+	for n.rn.HasReady() {
+		if err := n.handleReady(); err != nil {
+			t.Fatal(err)
+		}
+		if seen == nil && len(app.entries) > 0 && app.entries[len(app.entries)-1].Type == EntryConfChange {
+			_, seen, _ = s.log.InitialState()
+		}
+	}
+	if seen == nil {
+		t.Fatalf("no conf change applied: %+v", app.entries)
+	}
+	if !slices.Equal(seen.GetVoters(), []uint64{1}) || !slices.Equal(seen.GetLearners(), []uint64{2}) {
+		t.Fatalf("ConfState when the Applier got the conf change: %v, want voters [1] learners [2]", seen)
+	}
+	if cs := n.rn.Status().Config.Learners; len(cs) != 1 {
+		t.Fatalf("raft's learners %v after the conf change", cs)
+	}
+
+	applied := app.appliedIndex()
+	s.reopen()
+	if _, err := Start(Config{ID: 1, Log: s.log, Applied: applied, Applier: newRecorder(t, applied)}); err == nil || !strings.Contains(err.Error(), "Transport is nil") {
+		t.Fatalf("Start without a Transport in a group of two: %v", err)
+	}
+	n2, err := Start(Config{ID: 1, Peers: []uint64{1}, Log: s.log, Applied: applied, Applier: newRecorder(t, applied), Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopNode(t, n2)
+	if st := n2.Status(); st.Role != RoleLeader {
+		t.Fatalf("sole voter with a learner: %+v, want leader", st)
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if !slices.Contains(tr.sent, pb.MsgApp) {
+		t.Fatalf("the leader sent %v, want appends to its learner", tr.sent)
 	}
 }
