@@ -271,7 +271,8 @@ func (n *Node) stopped() bool {
 // applied entries, times out, and retries idempotently. Propose returns
 // ErrProposalDropped (wrapping raft's error) when raft refuses the
 // proposal, ErrStopped when the Node is stopped, and ctx's error when ctx
-// ends first; after a ctx error the proposal may still be committed.
+// ends first; after a ctx error the proposal may still be committed. Raft
+// keeps data: do not modify it after the call.
 func (n *Node) Propose(ctx context.Context, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
