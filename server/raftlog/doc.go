@@ -46,7 +46,11 @@
 //     Advance. Save writes the snapshot, then the entries, then the
 //     HardState in one synced batch (the group commit); writing an entry at
 //     index i discards every persisted entry at index ≥ i. SaveBatch does the
-//     same in a batch that may already hold the caller's own writes.
+//     same in a batch that may already hold the caller's own writes. For a
+//     Ready that changes only the commit index (raft.MustSync is false),
+//     SaveCommit records the HardState without an fsync instead; any later
+//     write to the same database that survives a crash brings it along
+//     (Pebble recovers its WAL as a prefix).
 //  3. After applying a conf change, call SetConfState with the ConfState
 //     that ApplyConfChange returned, before the applied index that covers
 //     the conf change is persisted, so a restart sees them together.

@@ -57,6 +57,34 @@ func (l *Log) SaveBatch(b *pebble.Batch, hs *pb.HardState, entries []*pb.Entry, 
 	return l.commit(b, next)
 }
 
+// SaveCommit records hs, a HardState that differs from the stored one in
+// its commit index alone (a Ready for which raft.MustSync is false),
+// without an fsync. This is safe because the commit index is volatile in
+// Raft (a lost one is learned again), and because the member's one Pebble
+// WAL is recovered as a prefix: any later write that survives a crash (the
+// applier's state and applied index, or the next synced Save) brings this
+// one with it, so a durable applied index never exceeds the durable commit
+// index. It panics if hs changes the term or the vote, or lowers the
+// commit index.
+func (l *Log) SaveCommit(hs *pb.HardState) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := l.st.hardState
+	if hs.GetTerm() != old.GetTerm() || hs.GetVote() != old.GetVote() || hs.GetCommit() < old.GetCommit() {
+		panic(fmt.Sprintf("raftlog: SaveCommit(%v) over %v changes more than the commit index", hs, old))
+	}
+	hs = proto.Clone(hs).(*pb.HardState)
+	v, err := proto.Marshal(hs)
+	if err != nil {
+		return fmt.Errorf("raftlog: encode HardState: %w", err)
+	}
+	if err := l.db.Set(hardStateKey, v, pebble.NoSync); err != nil {
+		return fmt.Errorf("raftlog: save commit: %w", err)
+	}
+	l.st.hardState = hs
+	return nil
+}
+
 // ApplySnapshot installs a snapshot received from the leader, as
 // raft.MemoryStorage.ApplySnapshot does: the whole log is discarded, the
 // snapshot's index and term become the compaction point and its ConfState

@@ -1,0 +1,188 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/arbor-coord/arbor/server/raftlog"
+)
+
+// Defaults for the zero values of Config (NOTES.md, "Typical knobs").
+const (
+	DefaultTickInterval        = 100 * time.Millisecond
+	DefaultElectionTick        = 10
+	DefaultHeartbeatTick       = 1
+	DefaultMaxSizePerMsg       = 1 << 20
+	DefaultMaxInflightMsgs     = 256
+	DefaultMaxUncommittedBytes = 64 << 20
+	DefaultMaxPendingProposals = 4096
+	DefaultMaxPendingReads     = 4096
+	DefaultMaxPendingMessages  = 4096
+)
+
+// Transport sends raft messages to peers. server/transport implements it.
+type Transport interface {
+	// Send hands msgs to the peers they are addressed to. It is called from
+	// the Ready loop, so it must not block: queue, drop on overload (raft
+	// retransmits) and report unreachable peers later. It may keep msgs
+	// and the messages in it; the Node does not touch them again.
+	Send(msgs []*pb.Message)
+}
+
+// EntryType says what a committed Entry carries.
+type EntryType int
+
+const (
+	// EntryNormal carries a proposal's data, or nothing: a new leader
+	// appends an empty entry to commit its term.
+	EntryNormal EntryType = iota
+	// EntryConfChange carries a membership change (a marshaled raftpb
+	// ConfChange or ConfChangeV2), which the Node has already applied to
+	// raft and recorded with raftlog.SetConfState.
+	EntryConfChange
+)
+
+// Entry is one committed raft log entry, as the Applier receives it. It is
+// raftnode's own type so that the server, which may not import raft
+// (internal/depcheck), can implement Applier.
+type Entry struct {
+	Index uint64
+	Term  uint64
+	Type  EntryType
+	// Data is the proposal (nil for an empty entry). It must not be
+	// modified; it may be retained.
+	Data []byte
+}
+
+// Applier is the replicated state machine; the server implements it.
+type Applier interface {
+	// Apply applies committed entries, contiguous and in log order, each
+	// exactly once in the life of a Node (after a restart, from
+	// Config.Applied+1 on). Entries of every type come through, empty and
+	// conf-change entries included, so the applier can record the applied
+	// index of each; for a conf change the Node has already called raft's
+	// ApplyConfChange and raftlog.SetConfState, and the applier only
+	// records it. The applier should persist the index of the last entry
+	// together with the state it produced (one batch), since that is what
+	// the next Start gets as Config.Applied.
+	//
+	// Apply is called from the Ready loop: nothing else happens in raft
+	// while it runs. ctx is cancelled when Stop is called. An error stops
+	// the Node (Err reports it); an Apply that returns an error must not
+	// have made any of its entries durably applied beyond the index it
+	// persisted, so a restart re-applies exactly what is missing.
+	Apply(ctx context.Context, entries []Entry) error
+}
+
+// Config configures a Node. Zero values of the optional fields take the
+// Default constants.
+type Config struct {
+	// ID is this member's raft id, non-zero, never reused.
+	ID uint64
+	// Peers are the ids of the voting members of a new cluster, ID
+	// included. They are used only when Log is empty (the first start),
+	// and recorded in it as the initial ConfState; on a later start they
+	// may be omitted, and if given they must equal the stored voters.
+	Peers []uint64
+	// Log is the member's raft storage. The Node is its only writer.
+	Log *raftlog.Log
+	// Applied is the index of the last entry the Applier has durably
+	// applied (0 for a new member). Raft hands back only entries after it.
+	Applied uint64
+	// Applier receives committed entries. Required.
+	Applier Applier
+	// Transport sends messages to peers. It may be nil only when this
+	// member is the sole member of its cluster.
+	Transport Transport
+
+	// TickInterval is the duration of one raft tick.
+	TickInterval time.Duration
+	// ElectionTick is the election timeout in ticks (raft randomises it
+	// within [ElectionTick, 2*ElectionTick)). Must exceed HeartbeatTick.
+	ElectionTick int
+	// HeartbeatTick is the leader's heartbeat interval in ticks.
+	HeartbeatTick int
+	// MaxSizePerMsg bounds the bytes of entries in one append message and
+	// of committed entries handed to the Applier in one Ready.
+	MaxSizePerMsg uint64
+	// MaxInflightMsgs bounds the append messages in flight to one follower.
+	MaxInflightMsgs int
+	// MaxUncommittedBytes bounds the bytes of entries the leader holds
+	// uncommitted; proposals beyond it are dropped (ErrProposalDropped).
+	MaxUncommittedBytes uint64
+	// MaxPendingProposals bounds the proposals queued for the Ready loop;
+	// past it Propose waits (for its ctx).
+	MaxPendingProposals int
+	// MaxPendingReads bounds the ReadIndex calls queued for the Ready
+	// loop; past it ReadIndex waits (for its ctx).
+	MaxPendingReads int
+	// MaxPendingMessages bounds the peer messages queued by Step; past it
+	// Step waits (for its ctx).
+	MaxPendingMessages int
+
+	// Logger receives the Node's and raft's log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with the zero values of optional fields replaced
+// and checks what can be checked without the Log's contents.
+func (c Config) withDefaults() (Config, error) {
+	if c.ID == 0 {
+		return c, errors.New("raftnode: Config.ID must be non-zero")
+	}
+	if c.Log == nil {
+		return c, errors.New("raftnode: Config.Log is required")
+	}
+	if c.Applier == nil {
+		return c, errors.New("raftnode: Config.Applier is required")
+	}
+	for i, p := range c.Peers {
+		if p == 0 {
+			return c, fmt.Errorf("raftnode: Config.Peers %v holds id 0", c.Peers)
+		}
+		if slices.Contains(c.Peers[:i], p) {
+			return c, fmt.Errorf("raftnode: Config.Peers %v holds id %d twice", c.Peers, p)
+		}
+	}
+	if len(c.Peers) > 0 && !slices.Contains(c.Peers, c.ID) {
+		return c, fmt.Errorf("raftnode: Config.Peers %v does not hold Config.ID %d", c.Peers, c.ID)
+	}
+	setDefault(&c.TickInterval, DefaultTickInterval)
+	setDefault(&c.ElectionTick, DefaultElectionTick)
+	setDefault(&c.HeartbeatTick, DefaultHeartbeatTick)
+	setDefault(&c.MaxSizePerMsg, DefaultMaxSizePerMsg)
+	setDefault(&c.MaxInflightMsgs, DefaultMaxInflightMsgs)
+	setDefault(&c.MaxUncommittedBytes, DefaultMaxUncommittedBytes)
+	setDefault(&c.MaxPendingProposals, DefaultMaxPendingProposals)
+	setDefault(&c.MaxPendingReads, DefaultMaxPendingReads)
+	setDefault(&c.MaxPendingMessages, DefaultMaxPendingMessages)
+	switch {
+	case c.TickInterval < 0:
+		return c, fmt.Errorf("raftnode: Config.TickInterval %v is negative", c.TickInterval)
+	case c.HeartbeatTick < 0:
+		return c, fmt.Errorf("raftnode: Config.HeartbeatTick %d is negative", c.HeartbeatTick)
+	case c.ElectionTick <= c.HeartbeatTick:
+		return c, fmt.Errorf("raftnode: Config.ElectionTick %d must exceed HeartbeatTick %d", c.ElectionTick, c.HeartbeatTick)
+	case c.MaxInflightMsgs < 0:
+		return c, fmt.Errorf("raftnode: Config.MaxInflightMsgs %d is negative", c.MaxInflightMsgs)
+	case c.MaxPendingProposals < 0 || c.MaxPendingReads < 0 || c.MaxPendingMessages < 0:
+		return c, errors.New("raftnode: Config.MaxPending* must not be negative")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}

@@ -1,0 +1,60 @@
+// Package raftnode is the only owner of arbor's raft.RawNode: it runs the
+// Ready loop on one goroutine, ticks raft's clock, and offers the server
+// Propose, ReadIndex, Step and Status.
+//
+// # The Ready loop
+//
+// Start launches one goroutine. It waits for a tick, a proposal, a peer
+// message or a read; then takes in, without waiting, everything else that
+// is queued (so every proposal that arrived during the last fsync goes
+// into the next Ready: many proposals per Ready, one fsync per Ready);
+// then puts all pending reads behind one raft ReadIndex; then, while raft
+// has a Ready, handles it in the order raft's contract requires:
+//
+//  1. persist the Entries and HardState in one synced raftlog batch (a
+//     Ready that changes only the commit index is written without an
+//     fsync, raftlog.SaveCommit);
+//  2. send the Messages through the Transport;
+//  3. take the ReadStates that answer the in-flight ReadIndex;
+//  4. apply the CommittedEntries: conf changes to raft (ApplyConfChange)
+//     and to the Log (SetConfState) first, then every entry, in order,
+//     through the Applier;
+//  5. Advance, and release the reads whose index is now applied.
+//
+// Between two Readys it takes in the queues again, so under load each
+// Ready carries new entries and the commits of the previous ones.
+// Snapshots from a leader are not installed yet (replication, issue 4):
+// receiving one stops the Node with an error.
+//
+// # The caller's contract
+//
+//  1. One Node per Log; the Node is the Log's only writer while it runs.
+//     Stop it before closing the database.
+//  2. Proposals can be lost silently (leader change, a lost forward,
+//     dropped by raft). Tag every proposal with your own request id, wait
+//     for that id among applied entries with a deadline, and retry
+//     idempotently: the same request may be committed twice. A nil error
+//     from Propose means only that raft took the proposal.
+//  3. The Applier gets every committed entry exactly once per run of a
+//     Node, in order, from Config.Applied+1 on: persist the index of the
+//     last applied entry with the state it produced, and pass it as
+//     Config.Applied on the next Start. Keep that state in the Log's
+//     Pebble database (or sync it): the commit index is written unsynced,
+//     and only the shared WAL guarantees that a durable applied index never
+//     exceeds the durable commit index, which Start checks. The Node has
+//     already applied conf
+//     changes to raft and recorded their ConfState when the Applier sees
+//     them. Apply runs on the Ready loop: keep it short; nothing else
+//     moves in raft meanwhile.
+//  4. After ReadIndex returns i, the Applier has applied at least i;
+//     state read from it then is linearizable. ReadIndex waits for a
+//     leader, retrying, until its ctx ends: always pass a deadline.
+//  5. The Transport's Send must not block, and messages received from
+//     peers go to Step. A Node with a nil Transport must be its group's
+//     only member.
+//  6. When Done is closed, the Node has stopped; Err says why (nil after
+//     Stop). An error from the Log or the Applier stops it: the member must
+//     stop and restart from what is durable.
+//
+// Every method of Node is safe for concurrent use and honours its ctx.
+package raftnode

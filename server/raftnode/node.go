@@ -1,0 +1,650 @@
+package raftnode
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+var (
+	// ErrStopped is returned by calls on a Node whose Ready loop has
+	// exited, after Stop or after a failure (see Err).
+	ErrStopped = errors.New("raftnode: stopped")
+	// ErrProposalDropped is returned by Propose when raft refused the
+	// proposal (no known leader, a leadership transfer in progress, too
+	// many uncommitted bytes). Retry later, idempotently.
+	ErrProposalDropped = errors.New("raftnode: proposal dropped")
+)
+
+// Role is a member's part in the raft group.
+type Role string
+
+// The roles, as Status reports them.
+const (
+	RoleFollower     Role = "follower"
+	RolePreCandidate Role = "precandidate"
+	RoleCandidate    Role = "candidate"
+	RoleLeader       Role = "leader"
+)
+
+func roleOf(s raft.StateType) Role {
+	switch s {
+	case raft.StateLeader:
+		return RoleLeader
+	case raft.StateCandidate:
+		return RoleCandidate
+	case raft.StatePreCandidate:
+		return RolePreCandidate
+	default:
+		return RoleFollower
+	}
+}
+
+// Status is a snapshot of a member's raft state.
+type Status struct {
+	ID      uint64
+	Term    uint64
+	Lead    uint64 // 0 when no leader is known
+	Commit  uint64 // highest index known committed (and durably recorded)
+	Applied uint64 // highest index the Applier has applied
+	Role    Role
+}
+
+// readRetryTicks is how many ticks a ReadIndex request may go unanswered
+// before it is sent again (a ReadIndex without a leader is dropped).
+func (n *Node) readRetryTicks() int { return max(1, n.cfg.ElectionTick/2) }
+
+type proposal struct {
+	data []byte
+	done chan error // buffered 1
+}
+
+type readRequest struct {
+	done chan uint64 // buffered 1
+}
+
+// readBatch is the ReadIndex calls answered by one raft ReadIndex.
+type readBatch struct {
+	rctx  []byte
+	reqs  []*readRequest
+	index uint64
+}
+
+// Node owns a raft.RawNode and runs its Ready loop on one goroutine. Its
+// methods are safe for concurrent use.
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+
+	propc chan *proposal
+	stepc chan *pb.Message
+	readc chan *readRequest
+
+	stopc    chan struct{}
+	stopOnce sync.Once
+	ctx      context.Context // passed to the Applier; cancelled by Stop
+	cancel   context.CancelFunc
+	done     chan struct{}
+	err      error // set before done is closed
+
+	mu     sync.Mutex
+	status Status
+
+	// Owned by the Ready loop (and by Start before the loop starts).
+	rn           *raft.RawNode
+	applied      uint64
+	readSeq      uint64
+	readPending  []*readRequest // not yet behind a raft ReadIndex
+	readInflight *readBatch     // behind a raft ReadIndex, unanswered
+	readTicks    int            // ticks since readInflight was (re)sent
+	readWaiting  []*readBatch   // answered, waiting for applied ≥ index
+}
+
+// Start opens the raft group on cfg.Log and starts the Ready loop. On a
+// new Log it records cfg.Peers as the initial membership. A member that is
+// the sole voter of its group campaigns at once and has handled the
+// resulting Readys (electing itself and applying its empty entry) when
+// Start returns, so it is leader unless that was impossible.
+func Start(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	hs, cs, err := cfg.Log.InitialState()
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: reading the raft log: %w", err)
+	}
+	first, err := cfg.Log.FirstIndex()
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: reading the raft log: %w", err)
+	}
+	last, err := cfg.Log.LastIndex()
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: reading the raft log: %w", err)
+	}
+	members := slices.Concat(cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext())
+	fresh := len(members) == 0 && raft.IsEmptyHardState(hs) && last == 0
+	if fresh {
+		if len(cfg.Peers) == 0 {
+			return nil, errors.New("raftnode: the raft log is empty and Config.Peers is empty: a new cluster needs its members")
+		}
+		cs = &pb.ConfState{Voters: slices.Clone(cfg.Peers)}
+		members = slices.Clone(cfg.Peers)
+	} else if len(cfg.Peers) > 0 && !sameSet(cfg.Peers, cs.GetVoters()) {
+		return nil, fmt.Errorf("raftnode: Config.Peers %v disagree with the stored voters %v", cfg.Peers, cs.GetVoters())
+	}
+	slices.Sort(members)
+	members = slices.Compact(members)
+	if cfg.Transport == nil && !slices.Equal(members, []uint64{cfg.ID}) {
+		return nil, fmt.Errorf("raftnode: Config.Transport is nil but the group has members %v", members)
+	}
+	if commit := hs.GetCommit(); cfg.Applied > commit {
+		return nil, fmt.Errorf("raftnode: Config.Applied %d is past the stored commit index %d", cfg.Applied, commit)
+	}
+	if cfg.Applied != 0 && cfg.Applied < first-1 {
+		return nil, fmt.Errorf("raftnode: Config.Applied %d is below the log's compaction point %d: the log was compacted past the applied state", cfg.Applied, first-1)
+	}
+	if fresh {
+		// A new member: bootstrap as etcd recommends, with a snapshot at
+		// index 0 that carries only the ConfState.
+		if err := cfg.Log.ApplySnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: cs}}); err != nil {
+			return nil, fmt.Errorf("raftnode: bootstrapping the raft log: %w", err)
+		}
+	}
+
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:                        cfg.ID,
+		ElectionTick:              cfg.ElectionTick,
+		HeartbeatTick:             cfg.HeartbeatTick,
+		Storage:                   cfg.Log,
+		Applied:                   cfg.Applied,
+		MaxSizePerMsg:             cfg.MaxSizePerMsg,
+		MaxInflightMsgs:           cfg.MaxInflightMsgs,
+		MaxUncommittedEntriesSize: cfg.MaxUncommittedBytes,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		StepDownOnRemoval:         true,
+		Logger:                    slogLogger{cfg.Logger.With("component", "raft")},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		cfg:     cfg,
+		logger:  cfg.Logger,
+		propc:   make(chan *proposal, cfg.MaxPendingProposals),
+		stepc:   make(chan *pb.Message, cfg.MaxPendingMessages),
+		readc:   make(chan *readRequest, cfg.MaxPendingReads),
+		stopc:   make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		rn:      rn,
+		applied: max(cfg.Applied, first-1),
+	}
+	n.updateStatus(nil)
+	n.logger.Info("raft node starting", "id", cfg.ID, "members", members, "term", hs.GetTerm(),
+		"commit", hs.GetCommit(), "applied", n.applied, "first", first, "last", last)
+	if cs.GetVoters() != nil && slices.Equal(cs.GetVoters(), []uint64{cfg.ID}) && len(cs.GetVotersOutgoing()) == 0 {
+		// Waiting an election timeout would gain nothing.
+		if err := rn.Campaign(); err != nil {
+			cancel()
+			return nil, fmt.Errorf("raftnode: campaigning: %w", err)
+		}
+		for rn.HasReady() {
+			if err := n.handleReady(); err != nil {
+				cancel()
+				return nil, err
+			}
+		}
+	}
+	go n.run()
+	return n, nil
+}
+
+func sameSet(a, b []uint64) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// Stop stops the Ready loop, cancelling the context of a running Apply,
+// and waits for it to exit or for ctx. It returns the error that had
+// already stopped the loop, if any, or ctx's error if ctx ended first.
+// Stop may be called more than once. It does not close the Log.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		close(n.stopc)
+		n.cancel()
+	})
+	select {
+	case <-n.done:
+		return n.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done is closed when the Ready loop has exited, after Stop or a failure.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err returns the error that stopped the Ready loop: nil while it runs and
+// after a clean Stop.
+func (n *Node) Err() error {
+	select {
+	case <-n.done:
+		return n.err
+	default:
+		return nil
+	}
+}
+
+// stopped reports whether Stop was called or the loop exited.
+func (n *Node) stopped() bool {
+	select {
+	case <-n.stopc:
+		return true
+	case <-n.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Propose hands data to raft as a new log entry. It returns nil once raft
+// has accepted the proposal, which says nothing about its fate: a proposal
+// can still be lost without an error (leader change, a lost forward). The
+// caller tags data with its own request id, waits to see that id in the
+// applied entries, times out, and retries idempotently. Propose returns
+// ErrProposalDropped (wrapping raft's error) when raft refuses the
+// proposal, ErrStopped when the Node is stopped, and ctx's error when ctx
+// ends first; after a ctx error the proposal may still be committed. Raft
+// keeps data: do not modify it after the call.
+func (n *Node) Propose(ctx context.Context, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if n.stopped() {
+		return ErrStopped
+	}
+	p := &proposal{data: data, done: make(chan error, 1)}
+	select {
+	case n.propc <- p:
+	case <-n.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-n.done:
+		select {
+		case err := <-p.done:
+			return err
+		default:
+			return ErrStopped
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ReadIndex returns a linearizable read index: an index at least the
+// commit index of the leader at some moment after the call began, which
+// this member has applied by the time ReadIndex returns. State read from
+// the Applier afterwards reflects every write acknowledged before the call.
+// Concurrent calls share one raft ReadIndex round. Without a leader the
+// request is retried every ElectionTick/2 ticks until ctx ends. It returns
+// ErrStopped when the Node is stopped.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if n.stopped() {
+		return 0, ErrStopped
+	}
+	r := &readRequest{done: make(chan uint64, 1)}
+	select {
+	case n.readc <- r:
+	case <-n.done:
+		return 0, ErrStopped
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case i := <-r.done:
+		return i, nil
+	case <-n.done:
+		select {
+		case i := <-r.done:
+			return i, nil
+		default:
+			return 0, ErrStopped
+		}
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Step hands a message received from a peer to raft. It returns once the
+// message is queued for the Ready loop; raft ignores messages that do not
+// apply (stale terms, unknown peers). It returns ErrStopped when the Node
+// is stopped and ctx's error if the queue stays full until ctx ends.
+func (n *Node) Step(ctx context.Context, msg *pb.Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if n.stopped() {
+		return ErrStopped
+	}
+	select {
+	case n.stepc <- msg:
+		return nil
+	case <-n.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Status returns the member's raft state as of the last handled Ready.
+func (n *Node) Status() Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.status
+}
+
+func (n *Node) updateStatus(rd *raft.Ready) {
+	st := n.rn.BasicStatus()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	prev := n.status
+	n.status = Status{
+		ID:      st.ID,
+		Term:    st.HardState.GetTerm(),
+		Lead:    st.Lead,
+		Commit:  st.HardState.GetCommit(),
+		Applied: n.applied,
+		Role:    roleOf(st.RaftState),
+	}
+	if rd != nil && rd.SoftState != nil && (prev.Lead != n.status.Lead || prev.Role != n.status.Role) {
+		n.logger.Info("raft state changed", "role", n.status.Role, "lead", n.status.Lead, "term", n.status.Term)
+	}
+}
+
+// run is the Ready loop.
+func (n *Node) run() {
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	err := n.loop(ticker.C)
+	if err != nil {
+		n.logger.Error("raft node stopped", "err", err)
+	}
+	n.err = err
+	n.cancel()
+	close(n.done)
+}
+
+func (n *Node) loop(tickc <-chan time.Time) error {
+	for {
+		if n.rn.HasReady() {
+			if err := n.handleReady(); err != nil {
+				if n.stopped() && errors.Is(err, context.Canceled) {
+					return nil // an Apply interrupted by Stop
+				}
+				return err
+			}
+			// Take in what arrived during the fsync, so the next Ready
+			// carries it: many proposals per Ready, one fsync per Ready.
+			select {
+			case <-n.stopc:
+				return nil
+			default:
+			}
+		} else {
+			select {
+			case <-n.stopc:
+				return nil
+			case <-tickc:
+				n.tick()
+			case p := <-n.propc:
+				n.propose(p)
+			case m := <-n.stepc:
+				n.step(m)
+			case r := <-n.readc:
+				n.readPending = append(n.readPending, r)
+			}
+		}
+		n.drain(tickc)
+		n.maybeSendReadIndex()
+	}
+}
+
+// drain takes in, without waiting, what is queued: at most one tick and at
+// most the queues' capacity of proposals, messages and reads, so that a
+// flood of one kind cannot starve the loop.
+func (n *Node) drain(tickc <-chan time.Time) {
+	select {
+	case <-tickc:
+		n.tick()
+	default:
+	}
+	for range cap(n.stepc) {
+		select {
+		case m := <-n.stepc:
+			n.step(m)
+			continue
+		default:
+		}
+		break
+	}
+	for range cap(n.propc) {
+		select {
+		case p := <-n.propc:
+			n.propose(p)
+			continue
+		default:
+		}
+		break
+	}
+	for range cap(n.readc) {
+		select {
+		case r := <-n.readc:
+			n.readPending = append(n.readPending, r)
+			continue
+		default:
+		}
+		break
+	}
+}
+
+func (n *Node) tick() {
+	n.rn.Tick()
+	if n.readInflight != nil {
+		n.readTicks++
+		if n.readTicks >= n.readRetryTicks() {
+			n.readTicks = 0
+			n.logger.Debug("retrying read index", "rctx", n.readInflight.rctx)
+			n.rn.ReadIndex(n.readInflight.rctx)
+		}
+	}
+}
+
+func (n *Node) propose(p *proposal) {
+	err := n.rn.Propose(p.data)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrProposalDropped, err)
+	}
+	p.done <- err
+}
+
+func (n *Node) step(m *pb.Message) {
+	if err := n.rn.Step(m); err != nil {
+		n.logger.Debug("raft ignored a message", "type", m.GetType(), "from", m.GetFrom(), "err", err)
+	}
+}
+
+// maybeSendReadIndex puts the pending reads behind one raft ReadIndex, if
+// none is in flight. Reads that arrive while one is in flight wait for the
+// next: a ReadState answers only reads that were asked before it was
+// requested.
+func (n *Node) maybeSendReadIndex() {
+	if n.readInflight != nil || len(n.readPending) == 0 {
+		return
+	}
+	n.readSeq++
+	b := &readBatch{rctx: binary.BigEndian.AppendUint64(nil, n.readSeq), reqs: n.readPending}
+	n.readPending = nil
+	n.readInflight, n.readTicks = b, 0
+	n.rn.ReadIndex(b.rctx)
+}
+
+func (n *Node) readStateArrived(rs raft.ReadState) {
+	b := n.readInflight
+	if b == nil || !bytes.Equal(rs.RequestCtx, b.rctx) {
+		n.logger.Debug("ignoring a read state", "rctx", rs.RequestCtx, "index", rs.Index)
+		return
+	}
+	b.index, n.readInflight = rs.Index, nil
+	n.readWaiting = append(n.readWaiting, b)
+}
+
+// releaseReads answers the reads whose index is applied.
+func (n *Node) releaseReads() {
+	kept := n.readWaiting[:0]
+	for _, b := range n.readWaiting {
+		if b.index > n.applied {
+			kept = append(kept, b)
+			continue
+		}
+		for _, r := range b.reqs {
+			r.done <- b.index
+		}
+	}
+	clear(n.readWaiting[len(kept):])
+	n.readWaiting = kept
+}
+
+// handleReady handles one Ready per raft's contract: persist, send, apply,
+// Advance.
+func (n *Node) handleReady() error {
+	rd := n.rn.Ready()
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		// Installing a snapshot needs the state streamed beside it.
+		return fmt.Errorf("raftnode: received a snapshot at index %d: installing snapshots is not implemented yet", rd.Snapshot.GetMetadata().GetIndex())
+	}
+	switch {
+	case len(rd.Entries) > 0 || rd.MustSync:
+		if err := n.cfg.Log.Save(rd.HardState, rd.Entries, nil); err != nil {
+			return fmt.Errorf("raftnode: persisting a Ready: %w", err)
+		}
+	case rd.HardState != nil:
+		// Only the commit index changed: no fsync (raftlog.SaveCommit).
+		if err := n.cfg.Log.SaveCommit(rd.HardState); err != nil {
+			return fmt.Errorf("raftnode: persisting a Ready: %w", err)
+		}
+	}
+	if len(rd.Messages) > 0 {
+		if n.cfg.Transport == nil {
+			return fmt.Errorf("raftnode: raft sent %d messages but there is no Transport", len(rd.Messages))
+		}
+		n.cfg.Transport.Send(rd.Messages)
+	}
+	for _, rs := range rd.ReadStates {
+		n.readStateArrived(rs)
+	}
+	if err := n.apply(rd.CommittedEntries); err != nil {
+		return err
+	}
+	// Before Advance, raft's HardState is the one just persisted.
+	n.updateStatus(&rd)
+	n.rn.Advance(rd)
+	n.releaseReads()
+	return nil
+}
+
+// apply hands committed entries to the Applier in runs, applying each
+// conf change to raft and to the Log before the run that holds it, so the
+// ConfState is durable before the applier records the index covering it
+// (raftlog's contract, item 3).
+func (n *Node) apply(ents []*pb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	if got := ents[0].GetIndex(); got != n.applied+1 {
+		panic(fmt.Sprintf("raftnode: raft handed entry %d to apply after applied index %d", got, n.applied))
+	}
+	start := 0
+	for i, e := range ents {
+		switch e.GetType() {
+		case pb.EntryConfChange, pb.EntryConfChangeV2:
+			if err := n.applyRun(ents[start:i]); err != nil {
+				return err
+			}
+			start = i
+			if err := n.applyConfChange(e); err != nil {
+				return err
+			}
+		}
+	}
+	return n.applyRun(ents[start:])
+}
+
+func (n *Node) applyRun(ents []*pb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	run := make([]Entry, len(ents))
+	for i, e := range ents {
+		if e.GetIndex() != n.applied+1+uint64(i) {
+			panic(fmt.Sprintf("raftnode: committed entries not contiguous: %d at position %d after %d", e.GetIndex(), i, n.applied))
+		}
+		typ := EntryNormal
+		if t := e.GetType(); t == pb.EntryConfChange || t == pb.EntryConfChangeV2 {
+			typ = EntryConfChange
+		}
+		run[i] = Entry{Index: e.GetIndex(), Term: e.GetTerm(), Type: typ, Data: e.GetData()}
+	}
+	if err := n.cfg.Applier.Apply(n.ctx, run); err != nil {
+		return fmt.Errorf("raftnode: applying entries %d-%d: %w", run[0].Index, run[len(run)-1].Index, err)
+	}
+	n.applied = run[len(run)-1].Index
+	return nil
+}
+
+func (n *Node) applyConfChange(e *pb.Entry) error {
+	var cc pb.ConfChangeI
+	if e.GetType() == pb.EntryConfChange {
+		c := &pb.ConfChange{}
+		if err := proto.Unmarshal(e.GetData(), c); err != nil {
+			return fmt.Errorf("raftnode: decoding the conf change at index %d: %w", e.GetIndex(), err)
+		}
+		cc = c
+	} else {
+		c := &pb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.GetData(), c); err != nil {
+			return fmt.Errorf("raftnode: decoding the conf change at index %d: %w", e.GetIndex(), err)
+		}
+		cc = c
+	}
+	cs := n.rn.ApplyConfChange(cc)
+	if err := n.cfg.Log.SetConfState(cs); err != nil {
+		return fmt.Errorf("raftnode: recording the ConfState of index %d: %w", e.GetIndex(), err)
+	}
+	n.logger.Info("membership changed", "index", e.GetIndex(), "voters", cs.GetVoters(), "learners", cs.GetLearners())
+	return nil
+}
