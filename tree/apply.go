@@ -27,7 +27,7 @@ func (t *Tree) Apply(entries []Entry) ([]Result, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	a := &applier{t: t, nodes: make(map[string]nodeEntry), sessions: make(map[int64]*Session)}
+	a := &applier{t: t, nodes: make(map[string]nodeEntry), sessions: make(map[int64]*Session), once: make(map[int64]*onceState)}
 	results := make([]Result, len(entries))
 	next := t.applied.Load() + 1
 	for i := range entries {
@@ -61,10 +61,12 @@ type nodeEntry struct {
 	dirty bool
 }
 
-// kvOp is a pending write of an index or session key.
+// kvOp is a pending write of an index, session or result key, or (with
+// end set) the deletion of the range [key, end).
 type kvOp struct {
 	key   string
 	value []byte // nil: delete
+	end   string
 }
 
 // undoRec restores one overlay entry when a command fails part-way.
@@ -84,10 +86,13 @@ type applier struct {
 	// Session commands change it only after their last check, so it
 	// needs no undo.
 	sessions map[int64]*Session
-	kv       []kvOp
-	undo     []undoRec
-	events   []Event
-	err      error // first storage error; ends the run
+	// once holds, per session, the write results recorded or forgotten in
+	// this run, so a retry within the same run finds them.
+	once   map[int64]*onceState
+	kv     []kvOp
+	undo   []undoRec
+	events []Event
+	err    error // first storage error; ends the run
 
 	// per command
 	zxid    int64
@@ -128,10 +133,10 @@ func (a *applier) setKey(key []byte, value []byte) {
 	if value == nil {
 		value = []byte{}
 	}
-	a.kv = append(a.kv, kvOp{string(key), value})
+	a.kv = append(a.kv, kvOp{key: string(key), value: value})
 }
 
-func (a *applier) deleteKey(key []byte) { a.kv = append(a.kv, kvOp{string(key), nil}) }
+func (a *applier) deleteKey(key []byte) { a.kv = append(a.kv, kvOp{key: string(key)}) }
 
 type mark struct{ undo, kv, events int }
 
@@ -160,9 +165,9 @@ func (a *applier) event(typ EventType, p string, acl []ACL) {
 // batch is not synced: the synced Raft log is the durability point, and a
 // restart re-applies whatever of it is missing here.
 //
-// Writes go in key order: Pebble's memtable inserts a batch's keys in batch
-// order, and an increasing sequence lets its skiplist reuse the previous
-// insert position instead of searching from the top for every key.
+// Node writes go in key order: Pebble's memtable inserts a batch's keys in
+// batch order, and an increasing sequence lets its skiplist reuse the
+// previous insert position instead of searching from the top for every key.
 func (a *applier) commit(applied uint64) error {
 	type write struct {
 		key   []byte
@@ -184,16 +189,6 @@ func (a *applier) commit(applied uint64) error {
 		}
 		writes = append(writes, w)
 	}
-	// Later index writes to one key override earlier ones: keep the last.
-	last := make(map[string]int, len(a.kv))
-	for i, op := range a.kv {
-		last[op.key] = i
-	}
-	for i, op := range a.kv {
-		if last[op.key] == i {
-			writes = append(writes, write{key: []byte(op.key), value: op.value})
-		}
-	}
 	writes = append(writes, write{key: appliedKey(), value: binary.BigEndian.AppendUint64(nil, applied)})
 	slices.SortFunc(writes, func(x, y write) int { return bytes.Compare(x.key, y.key) })
 
@@ -205,6 +200,22 @@ func (a *applier) commit(applied uint64) error {
 			err = b.Delete(w.key, nil)
 		} else {
 			err = b.Set(w.key, w.value, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// Index, session and result writes keep their order: a later delete of
+	// a key set earlier in the run must win.
+	for _, op := range a.kv {
+		var err error
+		switch {
+		case op.end != "":
+			err = b.DeleteRange([]byte(op.key), []byte(op.end), nil)
+		case op.value == nil:
+			err = b.Delete([]byte(op.key), nil)
+		default:
+			err = b.Set([]byte(op.key), op.value, nil)
 		}
 		if err != nil {
 			return err
@@ -231,6 +242,26 @@ func (a *applier) apply(e *Entry) Result {
 		res.Code = errcode.SessionExpired
 		return res
 	}
+	if c.Seq != 0 || c.LowestUnacked != 0 {
+		if done := a.checkOnce(c, &res); done {
+			return res
+		}
+	}
+	a.applyOp(c, &res)
+	if res.Code != errcode.Ok || a.err != nil {
+		a.rollback(m)
+	} else if len(a.events) > 0 {
+		res.Events = append([]Event(nil), a.events...)
+		a.events = a.events[:0]
+	}
+	if c.Seq != 0 && a.err == nil {
+		a.recordResult(c, &res)
+	}
+	return res
+}
+
+// applyOp applies the command's op, leaving the outcome in res.
+func (a *applier) applyOp(c *Command, res *Result) {
 	switch op := c.Op.(type) {
 	case *Multi:
 		res.Ops = make([]OpResult, len(op.Ops))
@@ -254,15 +285,6 @@ func (a *applier) apply(e *Entry) Result {
 	default:
 		res.OpResult = a.op(c.Op)
 	}
-	if res.Code != errcode.Ok || a.err != nil {
-		a.rollback(m)
-		return res
-	}
-	if len(a.events) > 0 {
-		res.Events = append([]Event(nil), a.events...)
-		a.events = a.events[:0]
-	}
-	return res
 }
 
 func (a *applier) multiOp(op Op) OpResult {
@@ -619,6 +641,9 @@ func (a *applier) closeSession(op *CloseSession) errcode.Code {
 	}
 	a.sessions[op.ID] = nil
 	a.deleteKey(sessionKey(op.ID))
+	prefix := resultPrefix(op.ID)
+	a.kv = append(a.kv, kvOp{key: string(prefix), end: string(prefixUpper(prefix))})
+	a.once[op.ID] = &onceState{cleared: true}
 	return errcode.Ok
 }
 

@@ -73,6 +73,8 @@ func EncodeCommand(c *Command) ([]byte, error) {
 		Session:       c.Session,
 		TimeMs:        c.TimeMs,
 		System:        c.System,
+		WriteSeq:      c.Seq,
+		LowestUnacked: c.LowestUnacked,
 	}
 	if len(c.Identities) > 0 {
 		pc.Identities = make([]*treepb.Identity, len(c.Identities))
@@ -469,10 +471,12 @@ func varintInRange(k protoreflect.Kind, v uint64) bool {
 
 func fromProto(pc *treepb.Command) (*Command, error) {
 	c := &Command{
-		ID:      RequestID{Member: pc.RequestMember, Seq: pc.RequestSeq},
-		Session: pc.Session,
-		TimeMs:  pc.TimeMs,
-		System:  pc.System,
+		ID:            RequestID{Member: pc.RequestMember, Seq: pc.RequestSeq},
+		Session:       pc.Session,
+		TimeMs:        pc.TimeMs,
+		System:        pc.System,
+		Seq:           pc.WriteSeq,
+		LowestUnacked: pc.LowestUnacked,
 	}
 	if len(pc.Identities) > 0 {
 		c.Identities = make([]Identity, len(pc.Identities))

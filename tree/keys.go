@@ -15,6 +15,7 @@ import (
 //	s e <session> <path>       the ephemeral index: session owns path
 //	s s <session>              a session record
 //	s x <path>                 the reap index: containers and TTL nodes
+//	s w <session> <seq>        a recorded write result (exactly-once)
 //	s m a                      the applied index
 //	s 0x00                     the marker of an import in progress (not state)
 //
@@ -26,6 +27,7 @@ const (
 	kindSession   = 's'
 	kindReap      = 'x'
 	kindMeta      = 'm'
+	kindResult    = 'w'
 )
 
 var _ = storage.PrefixState // the prefix byte below must stay equal to it
@@ -112,4 +114,12 @@ func prefixUpper(p []byte) []byte {
 		}
 	}
 	return nil
+}
+
+func resultPrefix(id int64) []byte {
+	return appendSessionID([]byte{pState, kindResult}, id)
+}
+
+func resultKey(id int64, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(resultPrefix(id), seq)
 }

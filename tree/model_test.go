@@ -66,6 +66,9 @@ type model struct {
 	applied      uint64
 	nodes        map[string]modelNode
 	sessions     map[int64]Session
+	// results are the recorded write results of each open session, by seq
+	// (exactly-once writes).
+	results map[int64]map[uint64]Result
 }
 
 // modelNode is a node, stored by value so that a map copy is a snapshot: no
@@ -87,6 +90,7 @@ func newModel(maxDataBytes int) *model {
 		maxDataBytes: maxDataBytes,
 		nodes:        map[string]modelNode{},
 		sessions:     map[int64]Session{},
+		results:      map[int64]map[uint64]Result{},
 	}
 	m.nodes["/"] = modelNode{acl: OpenACL(), stat: Stat{NumChildren: 1}, creations: 1}
 	m.nodes[zpath.Reserved] = modelNode{acl: ReadACL()}
@@ -127,6 +131,69 @@ func (m *model) apply(e Entry) Result {
 			return res
 		}
 	}
+	if c.Seq != 0 || c.LowestUnacked != 0 {
+		if m.once(c, &res) {
+			return res
+		}
+	}
+	m.applyOp(c, zxid, &res)
+	if c.Seq != 0 {
+		if m.results[c.Session] == nil {
+			m.results[c.Session] = map[uint64]Result{}
+		}
+		m.results[c.Session][c.Seq] = Result{OpResult: res.OpResult, Ops: slices.Clone(res.Ops)}
+		m.acknowledge(c.Session, c.LowestUnacked)
+	}
+	return res
+}
+
+// once checks an exactly-once write and answers a retry from the record;
+// it reports whether res is final.
+func (m *model) once(c *Command, res *Result) bool {
+	switch c.Op.(type) {
+	case *Create, *Delete, *SetData, *Check, *SetACL, *Multi:
+	default:
+		res.Code = errcode.BadArguments
+		return true
+	}
+	if c.Session == 0 || c.Seq == 0 || c.LowestUnacked == 0 || c.LowestUnacked > c.Seq {
+		res.Code = errcode.BadArguments
+		return true
+	}
+	s := m.sessions[c.Session]
+	if c.Seq < s.LowestUnacked {
+		res.Code = errcode.BadArguments
+		return true
+	}
+	if r, ok := m.results[c.Session][c.Seq]; ok {
+		res.OpResult, res.Ops = r.OpResult, slices.Clone(r.Ops)
+		m.acknowledge(c.Session, c.LowestUnacked)
+		return true
+	}
+	if c.Seq-max(s.LowestUnacked, c.LowestUnacked) >= MaxUnackedWrites {
+		res.Code = errcode.Throttled
+		return true
+	}
+	return false
+}
+
+// acknowledge raises the session's watermark and forgets results below it.
+func (m *model) acknowledge(id int64, low uint64) {
+	s := m.sessions[id]
+	if low <= s.LowestUnacked {
+		return
+	}
+	s.LowestUnacked = low
+	m.sessions[id] = s
+	for seq := range m.results[id] {
+		if seq < low {
+			delete(m.results[id], seq)
+		}
+	}
+}
+
+// applyOp applies the command's op.
+func (m *model) applyOp(c *Command, zxid int64, res *Result) {
 	switch op := c.Op.(type) {
 	case *Multi:
 		res.Code, res.Ops, res.Events = m.multi(c, op, zxid)
@@ -141,7 +208,6 @@ func (m *model) apply(e Entry) Result {
 	default:
 		res.OpResult, res.Events = m.multiOp(c, op, zxid)
 	}
-	return res
 }
 
 // multiOp applies one of the ops a Multi may hold; any other is
@@ -512,6 +578,7 @@ func (m *model) closeSession(op *CloseSession, zxid int64) (errcode.Code, []Even
 		events = append(events, m.removeNode(p, zxid)...)
 	}
 	delete(m.sessions, op.ID)
+	delete(m.results, op.ID)
 	return errcode.Ok, events
 }
 

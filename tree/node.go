@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/arbor-coord/arbor/internal/errcode"
 )
 
 // ErrCorruptState reports stored state that does not decode: a damaged
@@ -194,14 +196,16 @@ func decodeNode(v []byte, openACL []ACL) (*node, error) {
 }
 
 // sessionFormat is the version of the session record encoding:
-// format byte, varint timeoutMs, uvarint len + password digest.
+// format byte, varint timeoutMs, uvarint len + password digest, uvarint
+// lowestUnacked.
 const sessionFormat = 1
 
 func appendSession(dst []byte, s *Session) []byte {
 	dst = append(dst, sessionFormat)
 	dst = binary.AppendVarint(dst, int64(s.TimeoutMs))
 	dst = binary.AppendUvarint(dst, uint64(len(s.PasswordDigest)))
-	return append(dst, s.PasswordDigest...)
+	dst = append(dst, s.PasswordDigest...)
+	return binary.AppendUvarint(dst, s.LowestUnacked)
 }
 
 func decodeSession(id int64, v []byte) (*Session, error) {
@@ -213,6 +217,7 @@ func decodeSession(id int64, v []byte) (*Session, error) {
 	if pw := d.bytes("password digest"); len(pw) > 0 {
 		s.PasswordDigest = append([]byte(nil), pw...)
 	}
+	s.LowestUnacked = d.uvarint("lowest unacked")
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("session record length")
 	}
@@ -220,4 +225,75 @@ func decodeSession(id int64, v []byte) (*Session, error) {
 		return nil, d.err
 	}
 	return s, nil
+}
+
+// resultFormat is the version of a recorded write result: format byte,
+// then the top-level OpResult, then uvarint (number of multi ops + 1, or 0
+// for none) and each op's OpResult; an OpResult is varint code, uvarint
+// len + path, and the eleven Stat fields as varints.
+const resultFormat = 1
+
+func appendOpResult(dst []byte, r *OpResult) []byte {
+	dst = binary.AppendVarint(dst, int64(r.Code))
+	dst = binary.AppendUvarint(dst, uint64(len(r.Path)))
+	dst = append(dst, r.Path...)
+	st := &r.Stat
+	for _, v := range [...]int64{st.Czxid, st.Mzxid, st.Ctime, st.Mtime, int64(st.Version), int64(st.Cversion),
+		int64(st.Aversion), st.EphemeralOwner, int64(st.DataLength), int64(st.NumChildren), st.Pzxid} {
+		dst = binary.AppendVarint(dst, v)
+	}
+	return dst
+}
+
+func appendResult(dst []byte, r *Result) []byte {
+	dst = append(dst, resultFormat)
+	dst = appendOpResult(dst, &r.OpResult)
+	if r.Ops == nil {
+		return append(dst, 0)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(r.Ops))+1)
+	for i := range r.Ops {
+		dst = appendOpResult(dst, &r.Ops[i])
+	}
+	return dst
+}
+
+func (d *decoder) opResult() OpResult {
+	var r OpResult
+	r.Code = errcode.Code(d.int32("code"))
+	r.Path = string(d.bytes("path"))
+	st := &r.Stat
+	st.Czxid, st.Mzxid = d.varint("czxid"), d.varint("mzxid")
+	st.Ctime, st.Mtime = d.varint("ctime"), d.varint("mtime")
+	st.Version, st.Cversion, st.Aversion = d.int32("version"), d.int32("cversion"), d.int32("aversion")
+	st.EphemeralOwner = d.varint("owner")
+	st.DataLength, st.NumChildren = d.int32("dataLength"), d.int32("numChildren")
+	st.Pzxid = d.varint("pzxid")
+	return r
+}
+
+// decodeResult decodes a recorded write result into its OpResult and Ops.
+func decodeResult(v []byte) (OpResult, []OpResult, error) {
+	if len(v) < 1 || v[0] != resultFormat {
+		return OpResult{}, nil, fmt.Errorf("%w: bad result record header", ErrCorruptState)
+	}
+	d := decoder{b: v[1:]}
+	top := d.opResult()
+	var ops []OpResult
+	if n := d.uvarint("op count"); n > 0 {
+		if n-1 > uint64(len(d.b)) { // each op takes at least a byte
+			return OpResult{}, nil, fmt.Errorf("%w: bad result op count", ErrCorruptState)
+		}
+		ops = make([]OpResult, n-1)
+		for i := range ops {
+			ops[i] = d.opResult()
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("result record length")
+	}
+	if d.err != nil {
+		return OpResult{}, nil, d.err
+	}
+	return top, ops, nil
 }

@@ -104,6 +104,20 @@ type oracleGen struct {
 	seqNames    []string // names a sequential create will produce later
 	badPaths    []string
 	reserved    []string
+	once        map[int64]*oracleOnce // exactly-once state of each open session
+}
+
+// oracleOnce is the generator's view of one session's exactly-once writes,
+// as a client would keep it.
+type oracleOnce struct {
+	next uint64        // the next new seq
+	low  uint64        // the client's acknowledgement so far
+	sent []oracleWrite // recent writes, for retries
+}
+
+type oracleWrite struct {
+	seq uint64
+	op  Op
 }
 
 func newOracleGen(seed uint64, m *model) *oracleGen {
@@ -113,6 +127,7 @@ func newOracleGen(seed uint64, m *model) *oracleGen {
 		nowMs:       oracleStartMs,
 		nextSession: 1,
 		liveAt:      map[string]int{},
+		once:        map[int64]*oracleOnce{},
 		names:       []string{"a", "b", "c"},
 		seqNames:    []string{"s-0000000000", "s-0000000001", "s-0000000002", "s-0000000004", "x"},
 		badPaths: []string{"", "a", "a/b", "/a/", "//a", "/a//b", "/a/.", "/a/../b",
@@ -175,7 +190,9 @@ func (g *oracleGen) note(e Entry, res Result) {
 	switch op := e.Cmd.Op.(type) {
 	case *CreateSession:
 		g.open = append(g.open, op.ID)
+		delete(g.once, op.ID)
 	case *CloseSession:
+		delete(g.once, op.ID)
 		g.open = slices.DeleteFunc(g.open, func(id int64) bool { return id == op.ID })
 		g.closed = append(g.closed, op.ID)
 		if len(g.closed) > 16 {
@@ -229,7 +246,52 @@ func (g *oracleGen) command() *Command {
 	case oracleKindReap:
 		c.Op = g.reapOp(c)
 	}
+	g.exactlyOnce(c)
 	return c
+}
+
+// exactlyOnce gives some commands a write seq and acknowledgement, as a
+// client does: new writes, retries of earlier ones (some already
+// acknowledged), jumps past the window, and malformed pairs.
+func (g *oracleGen) exactlyOnce(c *Command) {
+	if g.chance(1) { // anywhere, even where a seq is not allowed
+		c.Seq, c.LowestUnacked = 1, uint64(g.rng.IntN(3))
+		return
+	}
+	switch c.Op.(type) {
+	case *Create, *Delete, *SetData, *Check, *SetACL, *Multi:
+	default:
+		return
+	}
+	if c.Session == 0 || !g.chance(45) {
+		return
+	}
+	st := g.once[c.Session]
+	if st == nil {
+		st = &oracleOnce{next: 1}
+		g.once[c.Session] = st
+	}
+	switch r := g.rng.IntN(100); {
+	case r < 25 && len(st.sent) > 0: // a retry: the same write, sent again
+		w := st.sent[len(st.sent)-1-g.rng.IntN(min(len(st.sent), 8))]
+		c.Op, c.Seq, c.LowestUnacked = w.op, w.seq, min(max(st.low, 1), w.seq)
+	case r < 30: // malformed: the acknowledgement above the seq
+		c.Seq, c.LowestUnacked = st.next, st.next+1
+	case r < 33: // past the window
+		c.Seq = st.next + MaxUnackedWrites + uint64(g.rng.IntN(3))
+		c.LowestUnacked = max(st.low, 1)
+	default: // a new write, acknowledging some of the earlier ones
+		c.Seq = st.next
+		st.next++
+		if g.chance(60) {
+			st.low = st.low + uint64(g.rng.IntN(int(c.Seq-st.low)+1))
+		}
+		c.LowestUnacked = max(st.low, 1)
+		st.sent = append(st.sent, oracleWrite{c.Seq, c.Op})
+		if len(st.sent) > 32 {
+			st.sent = st.sent[1:]
+		}
+	}
 }
 
 // kind picks a command kind, steering the node and session counts so that
@@ -821,6 +883,12 @@ func (o *oracle) count(c *Command, r Result) {
 			if i < len(r.Ops) {
 				o.coverage["Multi."+oracleOpName(sub)+" "+r.Ops[i].Code.Name()]++
 			}
+		}
+	}
+	if c.Seq != 0 {
+		o.coverage["Seq "+r.Code.Name()]++
+		if _, ok := op.(*Create); ok && r.Code == errcode.Ok && len(r.Events) == 0 {
+			o.coverage["Seq create answered from its record"]++ // an applied create always has events
 		}
 	}
 	switch op := op.(type) {
@@ -1424,7 +1492,8 @@ func TestOracleGeneratorCoverage(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"CloseSession with ephemerals", "Create with parents created",
-		"Multi Ok with several changes", "Create in /arbor", "Create sequential NodeExists"} {
+		"Multi Ok with several changes", "Create in /arbor", "Create sequential NodeExists",
+		"Seq Ok", "Seq NodeExists", "Seq BadArguments", "Seq Throttled", "Seq create answered from its record"} {
 		if o.coverage[k] == 0 {
 			t.Errorf("seed %d: never saw %s", seed, k)
 		}

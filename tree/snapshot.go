@@ -256,6 +256,12 @@ func (t *Tree) validateRecord(k, v []byte) error {
 		if len(k) < 3 || len(v) != 0 {
 			return errors.New("bad reap index record")
 		}
+	case kindResult:
+		if len(k) != 18 {
+			return errors.New("bad result key")
+		}
+		_, _, err := decodeResult(v)
+		return err
 	case kindMeta:
 		if !bytes.Equal(k, appliedKey()) || len(v) != 8 {
 			return errors.New("bad meta record")

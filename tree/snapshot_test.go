@@ -27,6 +27,7 @@ func scriptEntries(first uint64, n int) []Entry {
 			c.Op = &CreateSession{ID: int64(i), TimeoutMs: 3000, PasswordDigest: []byte{byte(i)}}
 		case 1:
 			c.Session = int64(i - 1)
+			c.Seq, c.LowestUnacked = 1, 1 // leaves a recorded result
 			c.Op = &Create{Path: fmt.Sprintf("/e%d", i), ACL: OpenACL(), Mode: Ephemeral}
 		case 2:
 			c.Op = &Create{Path: fmt.Sprintf("/d%d/x/", i%7), ACL: OpenACL(), Mode: PersistentSequential, Parents: true, Data: []byte("payload")}

@@ -131,7 +131,27 @@ type Command struct {
 	// Op is the change: *Create, *Delete, *SetData, *Check, *SetACL,
 	// *Multi, *CreateSession, *CloseSession or *Reap.
 	Op Op
+	// Seq and LowestUnacked make a session's writes exactly-once (see
+	// docs/PROTOCOL.md). Seq numbers the session's writes 1, 2, 3, ...; a
+	// retried write keeps its Seq. LowestUnacked is the lowest Seq whose
+	// result the client has not yet received (1 ≤ LowestUnacked ≤ Seq): the
+	// session's results below it are forgotten. With Seq 0 (and for
+	// sessionless commands) a command is applied as it comes.
+	//
+	// A command with a Seq the session has a recorded result for returns
+	// that result (with no events) instead of applying again. Errors, before
+	// anything else but SessionExpired: BadArguments (LowestUnacked 0 or
+	// above Seq, Seq below the session's acknowledged watermark, Seq on a
+	// session op), Throttled (Seq is MaxUnackedWrites or more above the
+	// watermark). Every other outcome, failures included, is recorded.
+	Seq           uint64
+	LowestUnacked uint64
 }
+
+// MaxUnackedWrites bounds the results a session's record keeps: a write
+// whose Seq is this far or further above the session's acknowledged
+// watermark is refused with Throttled until the client acknowledges.
+const MaxUnackedWrites = 1024
 
 // Op is one of the operation types listed at Command.Op.
 type Op interface{ isOp() }
@@ -298,11 +318,13 @@ type Event struct {
 	ACL  []ACL
 }
 
-// Session is the replicated record of an open session.
+// Session is the replicated record of an open session. LowestUnacked is
+// the highest acknowledgement its writes have carried (see Command.Seq).
 type Session struct {
 	ID             int64
 	TimeoutMs      int32
 	PasswordDigest []byte
+	LowestUnacked  uint64
 }
 
 // ReadKind selects a read in a ReadMulti.

@@ -136,7 +136,12 @@ type Command struct {
 	//	*Command_CreateSession
 	//	*Command_CloseSession
 	//	*Command_Reap
-	Op            isCommand_Op `protobuf_oneof:"op"`
+	Op isCommand_Op `protobuf_oneof:"op"`
+	// write_seq and lowest_unacked are tree.Command.Seq and LowestUnacked:
+	// the session's write sequence number and the client's acknowledgement
+	// (exactly-once writes). Both 0 for commands without them.
+	WriteSeq      uint64 `protobuf:"varint,17,opt,name=write_seq,json=writeSeq,proto3" json:"write_seq,omitempty"`
+	LowestUnacked uint64 `protobuf:"varint,18,opt,name=lowest_unacked,json=lowestUnacked,proto3" json:"lowest_unacked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -306,6 +311,20 @@ func (x *Command) GetReap() *Reap {
 		}
 	}
 	return nil
+}
+
+func (x *Command) GetWriteSeq() uint64 {
+	if x != nil {
+		return x.WriteSeq
+	}
+	return 0
+}
+
+func (x *Command) GetLowestUnacked() uint64 {
+	if x != nil {
+		return x.LowestUnacked
+	}
+	return 0
 }
 
 type isCommand_Op interface {
@@ -1122,7 +1141,7 @@ var File_command_proto protoreflect.FileDescriptor
 
 const file_command_proto_rawDesc = "" +
 	"\n" +
-	"\rcommand.proto\x12\rarbor.tree.v1\"\xce\x05\n" +
+	"\rcommand.proto\x12\rarbor.tree.v1\"\x92\x06\n" +
 	"\aCommand\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12%\n" +
 	"\x0erequest_member\x18\x02 \x01(\x04R\rrequestMember\x12\x1f\n" +
@@ -1143,7 +1162,9 @@ const file_command_proto_rawDesc = "" +
 	"\x05multi\x18\r \x01(\v2\x14.arbor.tree.v1.MultiH\x00R\x05multi\x12E\n" +
 	"\x0ecreate_session\x18\x0e \x01(\v2\x1c.arbor.tree.v1.CreateSessionH\x00R\rcreateSession\x12B\n" +
 	"\rclose_session\x18\x0f \x01(\v2\x1b.arbor.tree.v1.CloseSessionH\x00R\fcloseSession\x12)\n" +
-	"\x04reap\x18\x10 \x01(\v2\x13.arbor.tree.v1.ReapH\x00R\x04reapB\x04\n" +
+	"\x04reap\x18\x10 \x01(\v2\x13.arbor.tree.v1.ReapH\x00R\x04reap\x12\x1b\n" +
+	"\twrite_seq\x18\x11 \x01(\x04R\bwriteSeq\x12%\n" +
+	"\x0elowest_unacked\x18\x12 \x01(\x04R\rlowestUnackedB\x04\n" +
 	"\x02op\"2\n" +
 	"\bIdentity\x12\x16\n" +
 	"\x06scheme\x18\x01 \x01(\tR\x06scheme\x12\x0e\n" +

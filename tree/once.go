@@ -1,0 +1,129 @@
+package tree
+
+import (
+	"errors"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/arbor-coord/arbor/internal/errcode"
+)
+
+// Exactly-once writes (Command.Seq): a session's record keeps the result of
+// each of its writes until the client acknowledges it, so a write retried
+// after a lost connection gets its one true result instead of applying
+// twice. The results live under the session's result keys; the session
+// record holds the acknowledged watermark, below which results are gone and
+// a Seq is refused.
+
+// onceState is what one run has recorded or forgotten for one session.
+type onceState struct {
+	recorded map[uint64][]byte // seq -> encoded result, recorded in this run
+	low      uint64            // results below it were forgotten in this run
+	cleared  bool              // the session was closed in this run: nothing in the store counts
+}
+
+// checkOnce validates a command's Seq and LowestUnacked and answers a retry
+// from its recorded result. It reports whether res is final.
+func (a *applier) checkOnce(c *Command, res *Result) bool {
+	switch c.Op.(type) {
+	case *Create, *Delete, *SetData, *Check, *SetACL, *Multi:
+	default:
+		res.Code = errcode.BadArguments
+		return true
+	}
+	if c.Session == 0 || c.Seq == 0 || c.LowestUnacked == 0 || c.LowestUnacked > c.Seq {
+		res.Code = errcode.BadArguments
+		return true
+	}
+	sess := a.getSession(c.Session)
+	if sess == nil || c.Seq < sess.LowestUnacked {
+		res.Code = errcode.BadArguments // acknowledged: the client promised never to send it again
+		return true
+	}
+	if v := a.recorded(c.Session, c.Seq); v != nil {
+		top, ops, err := decodeResult(v)
+		if err != nil {
+			a.err = err
+			return true
+		}
+		res.OpResult, res.Ops = top, ops
+		a.acknowledge(sess, c.LowestUnacked)
+		return true
+	}
+	if c.Seq-max(sess.LowestUnacked, c.LowestUnacked) >= MaxUnackedWrites {
+		res.Code = errcode.Throttled
+		return true
+	}
+	return false
+}
+
+// recordResult records the outcome of a command with a Seq, then applies
+// the acknowledgement it carries.
+func (a *applier) recordResult(c *Command, res *Result) {
+	st := a.onceOf(c.Session)
+	v := appendResult(nil, res)
+	st.recorded[c.Seq] = v
+	a.setKey(resultKey(c.Session, c.Seq), v)
+	if sess := a.getSession(c.Session); sess != nil {
+		a.acknowledge(sess, c.LowestUnacked)
+	}
+}
+
+// acknowledge raises the session's watermark to low, forgetting the
+// results below it. Every result kept is at or above the old watermark and
+// within MaxUnackedWrites of it, so the keys to delete are known exactly.
+func (a *applier) acknowledge(sess *Session, low uint64) {
+	old := sess.LowestUnacked
+	if low <= old {
+		return
+	}
+	s := *sess
+	s.LowestUnacked = low
+	a.sessions[s.ID] = &s
+	a.setKey(sessionKey(s.ID), appendSession(nil, &s))
+	st := a.onceOf(s.ID)
+	st.low = low
+	if low-old > MaxUnackedWrites {
+		a.kv = append(a.kv, kvOp{key: string(resultKey(s.ID, old)), end: string(resultKey(s.ID, low))})
+		return
+	}
+	for seq := old; seq < low; seq++ {
+		a.deleteKey(resultKey(s.ID, seq))
+	}
+}
+
+func (a *applier) onceOf(id int64) *onceState {
+	st := a.once[id]
+	if st == nil {
+		st = &onceState{}
+		a.once[id] = st
+	}
+	if st.recorded == nil {
+		st.recorded = make(map[uint64][]byte)
+	}
+	return st
+}
+
+// recorded returns the encoded result recorded for the session's seq, or
+// nil.
+func (a *applier) recorded(id int64, seq uint64) []byte {
+	if st := a.once[id]; st != nil {
+		if seq < st.low {
+			return nil
+		}
+		if v, ok := st.recorded[seq]; ok {
+			return v
+		}
+		if st.cleared {
+			return nil
+		}
+	}
+	v, err := getBytes(a.t.db, resultKey(id, seq))
+	if err != nil {
+		if !errors.Is(err, pebble.ErrNotFound) && a.err == nil {
+			a.err = err
+		}
+		return nil
+	}
+	return v
+}
