@@ -1,0 +1,126 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/arbor-coord/arbor/internal/errcode"
+	"github.com/arbor-coord/arbor/internal/storage"
+	"github.com/arbor-coord/arbor/server/raftlog"
+	"github.com/arbor-coord/arbor/server/raftnode"
+	"github.com/arbor-coord/arbor/tree"
+)
+
+// replicaConfig configures a replica.
+type replicaConfig struct {
+	dir        string
+	fs         vfs.FS // nil: the operating system's
+	cacheBytes int64
+	memberID   uint64
+	tree       tree.Options
+	tick       time.Duration // 0: raftnode's default
+	events     func([]tree.Event)
+	logger     *slog.Logger
+	now        func() time.Time // nil: time.Now
+}
+
+// replica is one member's replicated state: its Pebble database, the tree
+// in it, the Raft log beside it, and the Raft node that feeds the tree.
+type replica struct {
+	db    *pebble.DB
+	tree  *tree.Tree
+	log   *raftlog.Log
+	node  *raftnode.Node
+	waits *waitRegistry
+	id    uint64
+	seq   atomic.Uint64
+	now   func() time.Time
+}
+
+// openReplica opens (or creates) the member's store and starts its Raft
+// node, resuming after the last durably applied entry. A sole member
+// elects itself before openReplica returns.
+func openReplica(cfg replicaConfig) (*replica, error) {
+	db, err := storage.Open(cfg.dir, storage.Options{FS: cfg.fs, CacheBytes: cfg.cacheBytes, Logger: cfg.logger})
+	if err != nil {
+		return nil, err
+	}
+	r := &replica{db: db, waits: newWaitRegistry(), id: cfg.memberID, now: cfg.now}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("request id seed: %w", err)
+	}
+	// The top bit stays clear so the sequence cannot wrap in practice.
+	r.seq.Store(binary.BigEndian.Uint64(seed[:]) >> 1)
+	fail := func(err error) (*replica, error) {
+		db.Close()
+		return nil, err
+	}
+	if r.tree, err = tree.Open(db, cfg.tree); err != nil {
+		return fail(err)
+	}
+	if r.log, err = raftlog.Open(db); err != nil {
+		return fail(err)
+	}
+	sm := &stateMachine{tree: r.tree, waits: r.waits, events: cfg.events}
+	r.node, err = raftnode.Start(raftnode.Config{
+		ID:           cfg.memberID,
+		Peers:        []uint64{cfg.memberID},
+		Log:          r.log,
+		Applied:      r.tree.Applied(),
+		Applier:      sm,
+		TickInterval: cfg.tick,
+		Logger:       cfg.logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return r, nil
+}
+
+// propose replicates cmd and returns its result once applied here. It
+// stamps the command's request id and time. A command the codec refuses
+// is BadArguments; a proposal that is not applied before ctx ends returns
+// ctx's error, and may still be applied later.
+func (r *replica) propose(ctx context.Context, cmd *tree.Command) (tree.Result, error) {
+	cmd.ID = tree.RequestID{Member: r.id, Seq: r.seq.Add(1)}
+	cmd.TimeMs = r.now().UnixMilli()
+	data, err := tree.EncodeCommand(cmd)
+	if err != nil {
+		return tree.Result{}, fmt.Errorf("propose: %w: %v", errcode.BadArguments, err)
+	}
+	ch := r.waits.register(cmd.ID)
+	if err := r.node.Propose(ctx, data); err != nil {
+		r.waits.cancel(cmd.ID)
+		return tree.Result{}, fmt.Errorf("propose: %w", err)
+	}
+	select {
+	case res := <-ch:
+		return res, nil
+	case <-r.node.Done():
+		r.waits.cancel(cmd.ID)
+		return tree.Result{}, fmt.Errorf("propose: %w", errors.Join(raftnode.ErrStopped, r.node.Err()))
+	case <-ctx.Done():
+		r.waits.cancel(cmd.ID)
+		return tree.Result{}, fmt.Errorf("propose: %w", ctx.Err())
+	}
+}
+
+// close stops the node and closes the store.
+func (r *replica) close(ctx context.Context) error {
+	err := r.node.Stop(ctx)
+	return errors.Join(err, r.db.Close())
+}
