@@ -203,9 +203,10 @@ func (c *conn) readPump() {
 	// a close is under way already.
 	c.requestClose(closeIntent{cause: cause})
 	<-c.writerDone
-	c.session.Closed(c.intent.cause)
-	c.e.log.Debug("ws: connection closed", "remote", c.remote, "cause", c.intent.cause)
 	c.e.release(c)
+	c.e.log.Debug("ws: connection closed", "remote", c.remote, "cause", c.intent.cause)
+	c.session.Closed(c.intent.cause)
+	c.e.wg.Done() // Shutdown waits for Closed
 }
 
 // badFrame ends a connection that sent a frame it may not send.

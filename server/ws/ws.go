@@ -193,7 +193,7 @@ type Endpoint struct {
 	closing  bool
 	reserved int // connections counted against MaxConnections
 	conns    map[*conn]struct{}
-	wg       sync.WaitGroup // one per reserved connection until its Closed returns
+	wg       sync.WaitGroup // one per reserved connection, until its Closed returns
 }
 
 // New returns an Endpoint for cfg. It panics if cfg.Handler is nil or a
@@ -279,7 +279,10 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	wsc, err := e.upgrader.Upgrade(w, r, nil) // on error it has answered
 	if err != nil {
-		e.release(nil)
+		e.mu.Lock()
+		e.reserved--
+		e.mu.Unlock()
+		e.wg.Done()
 		return
 	}
 	c := newConn(e, wsc)
@@ -302,18 +305,14 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go c.readPump()
 }
 
-// release forgets a connection (nil: one that never opened).
+// release forgets a connection that has ended, before its Session.Closed
+// (the caller then calls e.wg.Done).
 func (e *Endpoint) release(c *conn) {
 	e.mu.Lock()
 	e.reserved--
-	if c != nil {
-		delete(e.conns, c)
-	}
+	delete(e.conns, c)
 	e.mu.Unlock()
-	if c != nil {
-		e.stats.open.Add(-1)
-	}
-	e.wg.Done()
+	e.stats.open.Add(-1)
 }
 
 func shutdownIntent() closeIntent {

@@ -101,6 +101,20 @@ func (h *fakeHandler) waitOpen(t *testing.T) *fakeSession {
 	}
 }
 
+// waitStats polls the endpoint's counters until ok (bounded by wait) and
+// returns the last read.
+func waitStats(t *testing.T, e *ws.Endpoint, ok func(ws.Stats) bool) ws.Stats {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		st := e.Stats()
+		if ok(st) || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func response(id uint64) *wire.ServerMessage {
 	return &wire.ServerMessage{Kind: &wire.ServerMessage_Response{Response: &wire.Response{Id: id, Zxid: 7}}}
 }
@@ -254,7 +268,9 @@ func TestRoundTrip(t *testing.T) {
 					t.Fatalf("response %d: %v", i, r)
 				}
 			}
-			st := hs.e.Stats()
+			// The writer counts a frame after writing it: the client may
+			// have read the last one first.
+			st := waitStats(t, hs.e, func(st ws.Stats) bool { return st.FramesOut == n })
 			if st.FramesIn != n || st.FramesOut != n || st.ConnectionsOpen != 1 || st.ConnectionsAccepted != 1 || st.BytesIn == 0 || st.BytesOut == 0 {
 				t.Errorf("stats %+v", st)
 			}
