@@ -106,7 +106,8 @@ type Config struct {
 	// PingInterval is how often the endpoint pings each peer; default 10s.
 	PingInterval time.Duration
 	// ReadTimeout: a peer from which nothing arrives (frame or pong) for
-	// this long is closed. Default 30s; must exceed PingInterval.
+	// this long is closed. Default 30s or 3×PingInterval, whichever is
+	// longer; must exceed PingInterval.
 	ReadTimeout time.Duration
 	// AllowedOrigins lists the browser origins ("https://ui.example.com")
 	// accepted besides the endpoint's own host; "*" accepts every origin.
@@ -256,6 +257,10 @@ func (e *Endpoint) refuse(w http.ResponseWriter, r *http.Request, status int, re
 
 // ServeHTTP upgrades r to a WebSocket connection and starts its goroutines.
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		e.refuse(w, r, http.StatusBadRequest, "this endpoint speaks WebSocket only")
+		return
+	}
 	offered := websocket.Subprotocols(r)
 	if !slices.Contains(offered, wire.SubprotocolProto) && !slices.Contains(offered, wire.SubprotocolJSON) {
 		e.refuse(w, r, http.StatusBadRequest, fmt.Sprintf("offer subprotocol %s or %s in Sec-WebSocket-Protocol",

@@ -310,7 +310,15 @@ func TestSubprotocolRefused(t *testing.T) {
 			t.Fatalf("offered %v: %v, %v", offer, err, resp)
 		}
 	}
-	if st := hs.e.Stats(); st.UpgradesRefused != 2 || st.ConnectionsAccepted != 0 {
+	resp, err := http.Get(hs.srv.URL + ws.DefaultPath) // not a WebSocket handshake at all
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("plain GET: %s", resp.Status)
+	}
+	if st := hs.e.Stats(); st.UpgradesRefused != 3 || st.ConnectionsAccepted != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }
