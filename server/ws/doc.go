@@ -52,10 +52,13 @@
 // The write goroutine drains a bounded send queue (Config.SendQueueMessages
 // messages and Config.SendQueueBytes bytes, counted as proto.Size).
 // Conn.Send never blocks: a message that does not fit drops the connection
-// ("slow consumer") with a GOODBYE notice of code Throttled if it can
-// still be written, so one client that does not read cannot make the
+// ("slow consumer") with a GOODBYE notice of code Throttled, if it can
+// still be written, and close code 1008 (policy violation), so one client that does not read cannot make the
 // member hold an unbounded amount of memory. Every write has a deadline of
 // Config.WriteTimeout.
+//
+// Conn.Close and Endpoint.Shutdown are graceful: the queued messages go
+// out first, then a notice, then close code 1000 or 1001 (going away).
 //
 // Whatever ends a connection, Session.Closed is called exactly once, after
 // the last Session.Request and after the write goroutine has exited, with
