@@ -39,7 +39,9 @@ type Client struct {
 	conn        *conn   // nil while disconnected
 	calls       []*call // unanswered operations, in transmission order
 	auth        []authInfo
-	watches     map[watchKey][]chan Event
+	watches     map[watchKey][]chan Event // one-shot
+	persistent  map[watchKey][]*Watcher
+	pendingAdds map[watchKey]int // AddWatch calls sent and not answered
 	stateQ      []State
 
 	inFlight  chan struct{} // a semaphore of cfg.maxInFlight
@@ -60,6 +62,8 @@ type call struct {
 	reply    chan reply
 	watch    chan Event // for a watching read: registered on success
 	watchKnd wire.WatchKind
+	watcher  *Watcher    // for AddWatch: registered on success
+	precheck func() bool // if set, run under Client.mu before sending: false skips the call
 }
 
 type reply struct {
@@ -84,20 +88,22 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Client, er
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.sessionTimeout <= 0 || cfg.dialTimeout <= 0 || cfg.minBackoff <= 0 || cfg.maxBackoff < cfg.minBackoff || cfg.maxInFlight <= 0 {
+	if cfg.sessionTimeout <= 0 || cfg.dialTimeout <= 0 || cfg.minBackoff <= 0 || cfg.maxBackoff < cfg.minBackoff || cfg.maxInFlight <= 0 || cfg.watchBuffer <= 0 {
 		return nil, errors.New("arbor: connect: invalid options")
 	}
 	c := &Client{
-		cfg:       cfg,
-		log:       cfg.logger,
-		servers:   slices.Clone(servers),
-		state:     StateDisconnected,
-		timeout:   cfg.sessionTimeout,
-		auth:      slices.Clone(cfg.auth),
-		watches:   make(map[watchKey][]chan Event),
-		inFlight:  make(chan struct{}, cfg.maxInFlight),
-		stateWake: make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		cfg:         cfg,
+		log:         cfg.logger,
+		servers:     slices.Clone(servers),
+		state:       StateDisconnected,
+		timeout:     cfg.sessionTimeout,
+		auth:        slices.Clone(cfg.auth),
+		watches:     make(map[watchKey][]chan Event),
+		persistent:  make(map[watchKey][]*Watcher),
+		pendingAdds: make(map[watchKey]int),
+		inFlight:    make(chan struct{}, cfg.maxInFlight),
+		stateWake:   make(chan struct{}, 1),
+		done:        make(chan struct{}),
 	}
 	rand.Shuffle(len(c.servers), func(i, j int) { c.servers[i], c.servers[j] = c.servers[j], c.servers[i] })
 	c.stopCtx, c.stop = context.WithCancel(context.Background())
@@ -205,8 +211,16 @@ func (c *Client) do(ctx context.Context, cl *call) (*wire.Response, error) {
 		c.sendMu.Unlock()
 		return nil, opError(cl.op, cl.path, err)
 	}
+	if cl.precheck != nil && !cl.precheck() {
+		c.mu.Unlock()
+		c.sendMu.Unlock()
+		return &wire.Response{}, nil
+	}
 	cl.active = true
 	c.calls = append(c.calls, cl)
+	if cl.watcher != nil {
+		c.pendingAdds[cl.watcher.key]++
+	}
 	cn := c.conn
 	c.mu.Unlock()
 	if cn != nil {
@@ -280,6 +294,11 @@ func (c *Client) removeLocked(cl *call) bool {
 		return false
 	}
 	cl.active = false
+	if w := cl.watcher; w != nil {
+		if c.pendingAdds[w.key]--; c.pendingAdds[w.key] == 0 {
+			delete(c.pendingAdds, w.key)
+		}
+	}
 	if i := slices.Index(c.calls, cl); i >= 0 {
 		c.calls = slices.Delete(c.calls, i, i+1)
 	}
@@ -289,6 +308,11 @@ func (c *Client) removeLocked(cl *call) bool {
 // finishLocked answers cl once.
 func (c *Client) finishLocked(cl *call, resp *wire.Response, err error) {
 	if c.removeLocked(cl) {
+		if w := cl.watcher; w != nil {
+			if resp != nil && resp.Code == 0 && c.term == nil {
+				c.persistent[w.key] = append(c.persistent[w.key], w)
+			}
+		}
 		cl.reply <- reply{resp, err}
 	}
 }
@@ -313,6 +337,11 @@ func (c *Client) terminateLocked(err error, st State) {
 			close(ch)
 		}
 		delete(c.watches, k)
+	}
+	for _, ws := range c.persistent {
+		for _, w := range ws {
+			c.endWatcherLocked(w, err)
+		}
 	}
 	if c.conn != nil {
 		c.conn.close()

@@ -580,3 +580,79 @@ func TestConnectFails(t *testing.T) {
 		t.Fatal("Connect with no servers succeeded")
 	}
 }
+
+func TestPersistentWatches(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	ctx := testCtx(t)
+
+	w, err := c.AddWatch(ctx, "/pw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw, err := c.AddWatch(ctx, "/pw", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(ctx, "/pw", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(ctx, "/pw/a", nil); err != nil {
+		t.Fatal(err)
+	}
+	s.dropAll() // watches are re-registered on the next connection
+	if _, err := c.Set(ctx, "/pw/a", []byte("x"), -1); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for range 2 {
+		ev := recvEvent(t, w.Events())
+		got = append(got, ev.Type.String()+" "+ev.Path)
+	}
+	if want := []string{"NodeCreated /pw", "NodeChildrenChanged /pw"}; !slices.Equal(got, want) {
+		t.Fatalf("persistent events = %v, want %v", got, want)
+	}
+	got = nil
+	for range 3 {
+		ev := recvEvent(t, rw.Events())
+		got = append(got, ev.Type.String()+" "+ev.Path)
+	}
+	if want := []string{"NodeCreated /pw", "NodeCreated /pw/a", "NodeDataChanged /pw/a"}; !slices.Equal(got, want) {
+		t.Fatalf("recursive events = %v, want %v", got, want)
+	}
+
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-w.Events(); ok || !errors.Is(w.Err(), ErrClosed) {
+		t.Fatalf("closed watcher: Err = %v", w.Err())
+	}
+	if s.hasWatch(c.SessionID(), "/pw", 4) {
+		t.Fatal("Close left the watch on the member")
+	}
+	if !s.hasWatch(c.SessionID(), "/pw", 5) {
+		t.Fatal("Close of one watcher removed another")
+	}
+}
+
+func TestWatcherOverflow(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s, WithWatchBuffer(1))
+	ctx := testCtx(t)
+	w, err := c.AddWatch(ctx, "/o", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(ctx, "/o", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Set(ctx, "/o", nil, -1); err != nil {
+		t.Fatal(err)
+	}
+	if ev := recvEvent(t, w.Events()); ev.Type != EventNodeCreated {
+		t.Fatalf("first event = %+v", ev)
+	}
+	if _, ok := <-w.Events(); ok || !errors.Is(w.Err(), ErrWatcherOverflow) {
+		t.Fatalf("overflowed watcher: Err = %v", w.Err())
+	}
+}

@@ -116,6 +116,9 @@ func (c *Client) handshake(ws *websocket.Conn) (*wire.ConnectResult, uint64, err
 	for k := range c.watches {
 		req.Watches = append(req.Watches, &wire.WatchRegistration{Path: k.path, Kind: k.kind})
 	}
+	for k := range c.persistent {
+		req.Watches = append(req.Watches, &wire.WatchRegistration{Path: k.path, Kind: k.kind})
+	}
 	c.mu.Unlock()
 	frame, err := wire.EncodeRequest(&wire.Request{Id: 1, Op: &wire.Request_Connect{Connect: req}})
 	if err != nil {
@@ -230,9 +233,10 @@ func (c *Client) answerLocked(cl *call, resp *wire.Response) {
 	c.finishLocked(cl, resp, nil)
 }
 
-// fireLocked delivers an event to the one-shot watches it fired.
+// fireLocked delivers an event to the watches it fired.
 func (c *Client) fireLocked(ev *wire.Event) {
 	out := Event{Type: EventType(ev.Type), Path: ev.Path, Zxid: ev.Zxid, CatchUp: ev.CatchUp}
+	c.firePersistentLocked(ev, out)
 	var kinds []wire.WatchKind
 	for _, k := range ev.Kinds {
 		switch k {

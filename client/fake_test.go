@@ -178,6 +178,12 @@ func (s *fakeServer) receivedCount() int {
 	return s.received
 }
 
+func (s *fakeServer) hasWatch(id int64, path string, kind wire.WatchKind) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id].watches[watchKey{path, kind}]
+}
+
 func (s *fakeServer) hasNode(path string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -393,6 +399,10 @@ func (s *fakeServer) connectLocked(fc *fconn, id uint64, c *wire.Connect) {
 	// Re-register and catch up (one-shot kinds only).
 	for _, w := range c.Watches {
 		k := watchKey{w.Path, w.Kind}
+		if w.Kind == wire.WatchKind_WATCH_KIND_PERSISTENT || w.Kind == wire.WatchKind_WATCH_KIND_PERSISTENT_RECURSIVE {
+			sess.watches[k] = true // no catch-up for persistent kinds in the fake
+			continue
+		}
 		n := s.nodes[w.Path]
 		var typ wire.EventType
 		switch {
@@ -455,6 +465,20 @@ func (s *fakeServer) fireLocked(path string, typ wire.EventType, kinds ...wire.W
 				fired = append(fired, k)
 			}
 		}
+		if sess.watches[watchKey{path, wire.WatchKind_WATCH_KIND_PERSISTENT}] {
+			fired = append(fired, wire.WatchKind_WATCH_KIND_PERSISTENT)
+		}
+		if typ != wire.EventType_EVENT_TYPE_NODE_CHILDREN_CHANGED {
+			for p := path; ; p = zpath.Parent(p) {
+				if sess.watches[watchKey{p, wire.WatchKind_WATCH_KIND_PERSISTENT_RECURSIVE}] {
+					fired = append(fired, wire.WatchKind_WATCH_KIND_PERSISTENT_RECURSIVE)
+					break
+				}
+				if p == "/" {
+					break
+				}
+			}
+		}
 		if len(fired) > 0 {
 			s.events = append(s.events, pendingEvent{sess, &wire.Event{Type: typ, Path: path, Zxid: s.zxid, Kinds: fired}})
 		}
@@ -511,6 +535,19 @@ func (s *fakeServer) readLocked(sess *fsession, req *wire.Request) *wire.Respons
 		st := cloneStat(n.stat)
 		return &wire.Response{Result: &wire.Response_GetChildren{GetChildren: &wire.GetChildrenResult{
 			Children: slices.Sorted(maps.Keys(n.children)), Stat: st}}}
+	case *wire.Request_AddWatch:
+		sess.watches[watchKey{op.AddWatch.Path, op.AddWatch.Kind}] = true
+		return &wire.Response{}
+	case *wire.Request_RemoveWatches:
+		found := false
+		for _, k := range op.RemoveWatches.Kinds {
+			found = found || sess.watches[watchKey{op.RemoveWatches.Path, k}]
+			delete(sess.watches, watchKey{op.RemoveWatches.Path, k})
+		}
+		if !found {
+			return code(errcode.NoWatcher)
+		}
+		return &wire.Response{}
 	case *wire.Request_GetAcl:
 		n := s.nodes[op.GetAcl.Path]
 		if n == nil {

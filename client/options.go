@@ -15,6 +15,7 @@ type config struct {
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
 	maxInFlight    int
+	watchBuffer    int
 	logger         *slog.Logger
 	auth           []authInfo
 	onState        func(State)
@@ -33,6 +34,7 @@ func defaultConfig() config {
 		minBackoff:     50 * time.Millisecond,
 		maxBackoff:     2 * time.Second,
 		maxInFlight:    4096,
+		watchBuffer:    1024,
 		logger:         slog.New(slog.DiscardHandler),
 	}
 }
@@ -60,6 +62,10 @@ func WithBackoff(lo, hi time.Duration) Option {
 // WithMaxInFlight bounds the operations in flight at once (default 4096);
 // past it, operations wait (honouring their context) for one to finish.
 func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
+
+// WithWatchBuffer sets how many events a Watcher holds for a slow consumer
+// (default 1024); past it the Watcher ends with ErrWatcherOverflow.
+func WithWatchBuffer(n int) Option { return func(c *config) { c.watchBuffer = n } }
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
