@@ -352,12 +352,6 @@ func (c *Client) terminateLocked(err error, st State) {
 	close(c.done)
 }
 
-func (c *Client) setState(st State) {
-	c.mu.Lock()
-	c.setStateLocked(st)
-	c.mu.Unlock()
-}
-
 func (c *Client) setStateLocked(st State) {
 	if c.state == st || (c.term != nil && st != StateExpired && st != StateClosed) || c.state == StateExpired || c.state == StateClosed {
 		return

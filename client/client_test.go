@@ -656,3 +656,60 @@ func TestWatcherOverflow(t *testing.T) {
 		t.Fatalf("overflowed watcher: Err = %v", w.Err())
 	}
 }
+
+// A read in flight when the connection drops is resent and answered; the
+// caller never sees ConnectionLoss.
+func TestReadRetriedAcrossDrop(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	ctx := testCtx(t)
+	if _, err := c.Create(ctx, "/r", []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	before := s.receivedCount()
+	s.withhold()
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		data, _, err := c.Get(ctx, "/r")
+		done <- result{data, err}
+	}()
+	deadline := time.Now().Add(wait)
+	for s.receivedCount() <= before {
+		if time.Now().After(deadline) {
+			t.Fatal("the member never received the read")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.dropAll()
+	s.release()
+	select {
+	case r := <-done:
+		if r.err != nil || string(r.data) != "data" {
+			t.Fatalf("Get across a drop = %q, %v", r.data, r.err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Get never returned")
+	}
+}
+
+// Pings keep an idle session alive for several timeouts.
+func TestIdleSessionKeptAlive(t *testing.T) {
+	s := newFakeServer(t)
+	s.timeoutMs = 150
+	c := connect(t, s)
+	id := c.SessionID()
+	time.Sleep(5 * 150 * time.Millisecond)
+	if _, err := c.Exists(testCtx(t), "/"); err != nil || c.SessionID() != id {
+		t.Fatalf("after idling: %v, session %#x (was %#x)", err, c.SessionID(), id)
+	}
+	s.mu.Lock()
+	received := s.received
+	s.mu.Unlock()
+	if received < 3 {
+		t.Fatalf("the member received %d requests; pings missing", received)
+	}
+}

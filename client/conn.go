@@ -263,7 +263,7 @@ func (c *Client) ping(cn *conn) {
 	defer c.wg.Done()
 	for {
 		c.mu.Lock()
-		every := c.timeout / 3
+		every := max(c.timeout/3, time.Millisecond)
 		c.mu.Unlock()
 		if !sleepOrDone(cn.dead, every) {
 			return
