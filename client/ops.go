@@ -11,26 +11,28 @@ import (
 )
 
 // CreateOption configures Create and CreateOp.
-type CreateOption func(*wire.Create)
+type CreateOption func(*createOptions)
+
+type createOptions struct{ c *wire.Create }
 
 // WithMode sets the create mode (default ModePersistent).
 func WithMode(m Mode) CreateOption {
-	return func(c *wire.Create) { c.Mode = wire.CreateMode(m) }
+	return func(o *createOptions) { o.c.Mode = wire.CreateMode(m) }
 }
 
 // WithACL sets the new node's ACL (default WorldACL(PermAll)).
 func WithACL(acl ...ACL) CreateOption {
-	return func(c *wire.Create) { c.Acl = aclToWire(acl) }
+	return func(o *createOptions) { o.c.Acl = aclToWire(acl) }
 }
 
 // WithTTL sets the TTL of a node created in a TTL mode (1ms to 2^40-1 ms).
 func WithTTL(d time.Duration) CreateOption {
-	return func(c *wire.Create) { c.TtlMs = d.Milliseconds() }
+	return func(o *createOptions) { o.c.TtlMs = d.Milliseconds() }
 }
 
 // WithParents creates missing ancestors as persistent nodes with the same
 // ACL, as mkdir -p would.
-func WithParents() CreateOption { return func(c *wire.Create) { c.Parents = true } }
+func WithParents() CreateOption { return func(o *createOptions) { o.c.Parents = true } }
 
 func badArgs(op, path, reason string) error {
 	return &Error{Op: op, Path: path, Code: errcode.BadArguments, Reason: reason}
@@ -50,7 +52,7 @@ func checkPath(op, path string) error {
 func buildCreate(path string, data []byte, opts []CreateOption) (*wire.Create, error) {
 	cr := &wire.Create{Path: path, Data: data, Acl: aclToWire(WorldACL(PermAll))}
 	for _, o := range opts {
-		o(cr)
+		o(&createOptions{cr})
 	}
 	mode := Mode(cr.Mode)
 	if mode < ModePersistent || mode > ModePersistentSequentialTTL {
