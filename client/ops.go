@@ -311,8 +311,8 @@ type OpResult struct {
 }
 
 // Multi applies ops atomically, all or none, and returns one result per op.
-// If one fails, the error is that op's *Error and the results say which
-// one it was.
+// If one fails, the error is that op's *Error (Op "multi", the op's path)
+// and the results say which one it was. A Multi of no ops sends nothing.
 func (c *Client) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
 	m := &wire.Multi{Ops: make([]*wire.MultiOp, len(ops))}
 	for i, o := range ops {

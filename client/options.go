@@ -81,5 +81,5 @@ func WithAuth(scheme string, auth []byte) Option {
 // WithStateFunc registers f to observe every change of the session's state.
 // f is called from one goroutine of the client, in order, never with the
 // client's locks held; it should return promptly (later changes queue
-// behind it).
+// behind it) and must not call Close, which waits for it.
 func WithStateFunc(f func(State)) Option { return func(c *config) { c.onState = f } }
