@@ -41,9 +41,11 @@ type replica struct {
 	log   *raftlog.Log
 	node  *raftnode.Node
 	waits *waitRegistry
-	id    uint64
-	seq   atomic.Uint64
-	now   func() time.Time
+	// applied lets reads wait for an index (see appliedIndex).
+	applied *appliedIndex
+	id      uint64
+	seq     atomic.Uint64
+	now     func() time.Time
 }
 
 // openReplica opens (or creates) the member's store and starts its Raft
@@ -75,7 +77,8 @@ func openReplica(cfg replicaConfig) (*replica, error) {
 	if r.log, err = raftlog.Open(db); err != nil {
 		return fail(err)
 	}
-	sm := &stateMachine{tree: r.tree, waits: r.waits, events: cfg.events}
+	r.applied = newAppliedIndex(r.tree.Applied())
+	sm := &stateMachine{tree: r.tree, waits: r.waits, events: cfg.events, applied: r.applied}
 	r.node, err = raftnode.Start(raftnode.Config{
 		ID:           cfg.memberID,
 		Peers:        []uint64{cfg.memberID},

@@ -17,6 +17,8 @@ type stateMachine struct {
 	// result's waiter is released. It runs on the Ready loop: it must only
 	// enqueue.
 	events func([]tree.Event)
+	// applied, if set, is advanced after each applied run.
+	applied *appliedIndex
 }
 
 // Apply decodes a run of committed entries and applies it to the tree as
@@ -51,6 +53,9 @@ func (sm *stateMachine) Apply(_ context.Context, entries []raftnode.Entry) error
 			sm.events(evs)
 		}
 		sm.waits.trigger(results[i].ID, results[i])
+	}
+	if sm.applied != nil {
+		sm.applied.advance(entries[len(entries)-1].Index)
 	}
 	return nil
 }

@@ -1,0 +1,197 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/arbor-coord/arbor/internal/errcode"
+	"github.com/arbor-coord/arbor/session"
+	"github.com/arbor-coord/arbor/tree"
+)
+
+// fakeClock is the sessions manager's monotonic time, moved by the test.
+type fakeClock struct{ d atomic.Int64 }
+
+func (c *fakeClock) now() time.Duration  { return time.Duration(c.d.Load()) }
+func (c *fakeClock) add(d time.Duration) { c.d.Add(int64(d)) }
+func testLimits() session.Limits         { return session.DefaultLimits(100 * time.Millisecond) }
+func password(b byte) []byte             { p := make([]byte, session.PasswordLen); p[0] = b; return p }
+func discard() *slog.Logger              { return slog.New(slog.DiscardHandler) }
+func newTestSessions(t *testing.T, r *replica, c *fakeClock) *sessions {
+	t.Helper()
+	s, err := newSessions(r, testLimits(), c.now, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSessionLifecycle(t *testing.T) {
+	r := testReplica(t, vfs.NewMem(), nil)
+	defer closeReplica(t, r)
+	ctx, clock := ctx10s(t), &fakeClock{}
+	s := newTestSessions(t, r, clock)
+
+	// The timeout is negotiated into [2, 20] ticks.
+	rec, err := s.create(ctx, time.Hour, password(1))
+	if err != nil || rec.TimeoutMs != 2000 {
+		t.Fatalf("create: %+v %v", rec, err)
+	}
+	if _, err := r.tree.Session(rec.ID); err != nil {
+		t.Fatalf("not replicated: %v", err)
+	}
+	res, err := r.propose(ctx, &tree.Command{Session: rec.ID, Op: &tree.Create{Path: "/e", ACL: tree.OpenACL(), Mode: tree.Ephemeral}})
+	if err != nil || res.Code != errcode.Ok {
+		t.Fatal(res.Code, err)
+	}
+	// Heard from within its timeout: kept.
+	for i := 0; i < 5; i++ {
+		clock.add(1500 * time.Millisecond)
+		if !s.touch(rec.ID) {
+			t.Fatal("touch of a live session failed")
+		}
+		if n := s.expireDue(ctx); n != 0 {
+			t.Fatalf("expired a live session")
+		}
+	}
+	// Resume checks the password; a wrong one reveals nothing.
+	if _, err := s.resume(rec.ID, password(2)); !errors.Is(err, errcode.SessionExpired) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, err := s.resume(rec.ID, password(1)); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	// Silent past its timeout (rounded up to a tick): expired, ephemerals gone.
+	clock.add(2100 * time.Millisecond)
+	if n := s.expireDue(ctx); n != 1 {
+		t.Fatalf("expired %d sessions, want 1", n)
+	}
+	if _, err := r.tree.Exists("/e"); !errors.Is(err, errcode.NoNode) {
+		t.Fatalf("ephemeral outlived its session: %v", err)
+	}
+	if _, err := s.resume(rec.ID, password(1)); !errors.Is(err, errcode.SessionExpired) {
+		t.Fatalf("resume of an expired session: %v", err)
+	}
+	if s.touch(rec.ID) {
+		t.Fatal("touch of an expired session succeeded")
+	}
+}
+
+func TestSessionCloseAndLimit(t *testing.T) {
+	r := testReplica(t, vfs.NewMem(), nil)
+	defer closeReplica(t, r)
+	ctx, clock := ctx10s(t), &fakeClock{}
+	limits := testLimits()
+	limits.MaxSessions = 2
+	s, err := newSessions(r, limits, clock.now, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.create(ctx, 0, password(1))
+	b, err := s.create(ctx, 0, password(2))
+	if err != nil || a.ID == b.ID || a.TimeoutMs != 200 {
+		t.Fatalf("%+v %+v %v", a, b, err)
+	}
+	if _, err := s.create(ctx, 0, password(3)); !errors.Is(err, errcode.Throttled) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if err := s.close(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.tree.Session(a.ID); !errors.Is(err, errcode.SessionExpired) {
+		t.Fatalf("closed session still open: %v", err)
+	}
+	if _, err := s.create(ctx, 0, password(3)); err != nil {
+		t.Fatalf("a closed session frees its place: %v", err)
+	}
+	if all, _ := r.tree.Sessions(); len(all) != 2 {
+		t.Fatalf("%d sessions in the state", len(all))
+	}
+}
+
+// TestSessionsAfterRestart: a restarted (new) leader grants every open
+// session a full timeout before expiring any, and issues no id twice.
+func TestSessionsAfterRestart(t *testing.T) {
+	fs := vfs.NewMem()
+	r := testReplica(t, fs, nil)
+	ctx, clock := ctx10s(t), &fakeClock{}
+	s := newTestSessions(t, r, clock)
+	old, err := s.create(ctx, 0, password(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeReplica(t, r)
+
+	r = testReplica(t, fs, nil)
+	defer closeReplica(t, r)
+	clock2 := &fakeClock{}
+	s = newTestSessions(t, r, clock2)
+	clock2.add(150 * time.Millisecond) // less than the 200 ms timeout
+	if n := s.expireDue(ctx); n != 0 {
+		t.Fatal("expired before a full timeout since the restart")
+	}
+	fresh, err := s.create(ctx, 0, password(2))
+	if err != nil || fresh.ID == old.ID {
+		t.Fatalf("id reused after restart: %#x %#x %v", old.ID, fresh.ID, err)
+	}
+	clock2.add(time.Second)
+	if n := s.expireDue(ctx); n != 2 {
+		t.Fatalf("expired %d, want both", n)
+	}
+}
+
+func TestAppliedIndexWait(t *testing.T) {
+	r := testReplica(t, vfs.NewMem(), nil)
+	defer closeReplica(t, r)
+	ctx := ctx10s(t)
+	target := r.tree.Applied() + 3
+	done := make(chan error, 1)
+	go func() { done <- r.applied.wait(ctx, target) }()
+	for i := 0; i < 3; i++ {
+		if _, err := r.propose(ctx, create("/w"+string(rune('a'+i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil || r.tree.Applied() < target {
+		t.Fatalf("wait: %v (applied %d, target %d)", err, r.tree.Applied(), target)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := r.applied.wait(short, r.tree.Applied()+100); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait for an index never reached: %v", err)
+	}
+}
+
+// TestSessionsRun: the leader's loop expires a silent session by itself.
+func TestSessionsRun(t *testing.T) {
+	r := testReplica(t, vfs.NewMem(), nil)
+	defer closeReplica(t, r)
+	ctx, clock := ctx10s(t), &fakeClock{}
+	s := newTestSessions(t, r, clock)
+	rec, err := s.create(ctx, 0, password(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { s.run(runCtx); close(done) }()
+	clock.add(time.Second) // past the 200 ms timeout
+	for {
+		if _, err := r.tree.Session(rec.ID); errors.Is(err, errcode.SessionExpired) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the session was never expired")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	stop()
+	<-done
+}
