@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/arbor-coord/arbor/internal/protoscan"
 	"github.com/arbor-coord/arbor/tree/internal/treepb"
 )
 
@@ -269,8 +270,7 @@ func DecodeCommand(b []byte) (*Command, error) {
 	if err := checkFormat(b); err != nil {
 		return nil, corrupt(err)
 	}
-	s := scanner{}
-	if err := s.message(b, (*treepb.Command)(nil).ProtoReflect().Descriptor()); err != nil {
+	if err := scanCommand(b); err != nil {
 		return nil, corrupt(err)
 	}
 	pc := &treepb.Command{}
@@ -325,100 +325,28 @@ func checkFormat(b []byte) error {
 	return nil
 }
 
-// maxFieldsPerMessage bounds the fields of one message of the schema, so
-// that scanner can track them in a fixed array; a test checks it.
-const maxFieldsPerMessage = 32
-
-// scanner walks an encoded command along the schema before it is
-// unmarshalled, and refuses it if it holds anything EncodeCommand would not
-// write: an unknown field, a wrong wire type, a non-repeated field or a
-// oneof given twice, a varint out of its field's range, or a repeated field
-// over its limit. Unmarshalling what passes allocates in proportion to the
-// limits, and re-encoding it yields at most len(b) bytes.
-type scanner struct {
-	aclEntries int
-}
-
-func (s *scanner) message(b []byte, md protoreflect.MessageDescriptor) error {
-	var seen uint32
-	var counts [maxFieldsPerMessage]int
-	fields := md.Fields()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("malformed tag in %s: %v", md.Name(), protowire.ParseError(n))
-		}
-		b = b[n:]
-		fd := fields.ByNumber(num)
-		if fd == nil {
-			return fmt.Errorf("unknown field %d in %s", num, md.Name())
-		}
-		idx := fd.Index()
-		if idx >= maxFieldsPerMessage {
-			return fmt.Errorf("%s: field index %d beyond the scanner's capacity", fd.Name(), idx)
-		}
-		if want := wireType(fd.Kind()); typ != want {
-			return fmt.Errorf("%s: wire type %d, want %d", fd.Name(), typ, want)
-		}
-		if fd.IsList() {
-			counts[idx]++
-			limit, name := listLimit(fd)
-			if counts[idx] > limit {
-				return fmt.Errorf("%s: more than %s (%d) entries", fd.Name(), name, limit)
+// scanCommand checks b along the schema before it is unmarshalled, and
+// refuses it if it holds anything EncodeCommand would not write: an unknown
+// field, a wrong wire type, a non-repeated field or a oneof given twice, a
+// varint out of its field's range, or a repeated field over its limit.
+// Unmarshalling what passes allocates in proportion to the limits, and
+// re-encoding it yields at most len(b) bytes.
+func scanCommand(b []byte) error {
+	aclEntries := 0
+	return protoscan.Scan(b, (*treepb.Command)(nil).ProtoReflect().Descriptor(), protoscan.Options{
+		Element: func(fd protoreflect.FieldDescriptor, n int) error {
+			if limit, name := listLimit(fd); n > limit {
+				return fmt.Errorf("more than %s (%d) entries", name, limit)
 			}
 			if fd.Message() != nil && fd.Message().FullName() == "arbor.tree.v1.ACL" {
-				s.aclEntries++
-				if s.aclEntries > MaxCommandACLEntries {
+				aclEntries++
+				if aclEntries > MaxCommandACLEntries {
 					return fmt.Errorf("more than MaxCommandACLEntries (%d) ACL entries", MaxCommandACLEntries)
 				}
 			}
-		} else {
-			if seen&(1<<idx) != 0 {
-				return fmt.Errorf("%s given twice", fd.Name())
-			}
-			if od := fd.ContainingOneof(); od != nil {
-				others := od.Fields()
-				for i := range others.Len() {
-					if o := others.Get(i); seen&(1<<o.Index()) != 0 {
-						return fmt.Errorf("both %s and %s given", o.Name(), fd.Name())
-					}
-				}
-			}
-			seen |= 1 << idx
-		}
-		switch typ {
-		case protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return fmt.Errorf("%s: %v", fd.Name(), protowire.ParseError(n))
-			}
-			b = b[n:]
-			if !varintInRange(fd.Kind(), v) {
-				return fmt.Errorf("%s: value %#x out of range", fd.Name(), v)
-			}
-		case protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return fmt.Errorf("%s: %v", fd.Name(), protowire.ParseError(n))
-			}
-			b = b[n:]
-			if fd.Kind() == protoreflect.MessageKind {
-				if err := s.message(v, fd.Message()); err != nil {
-					if fd.IsList() {
-						return fmt.Errorf("%s[%d]: %w", fd.Name(), counts[idx]-1, err)
-					}
-					return fmt.Errorf("%s: %w", fd.Name(), err)
-				}
-			}
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return fmt.Errorf("%s: %v", fd.Name(), protowire.ParseError(n))
-			}
-			b = b[n:]
-		}
-	}
-	return nil
+			return nil
+		},
+	})
 }
 
 // listLimit returns the most entries a repeated field may hold and the name
@@ -433,40 +361,6 @@ func listLimit(fd protoreflect.FieldDescriptor) (int, string) {
 		return MaxMultiOps, "MaxMultiOps"
 	}
 	return 0, "no limit declared"
-}
-
-// wireType returns the wire type EncodeCommand uses for a field of kind k,
-// or -1 for kinds it never uses.
-func wireType(k protoreflect.Kind) protowire.Type {
-	switch k {
-	case protoreflect.BoolKind, protoreflect.EnumKind,
-		protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Uint32Kind,
-		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Uint64Kind:
-		return protowire.VarintType
-	case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
-		return protowire.Fixed32Type
-	case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
-		return protowire.Fixed64Type
-	case protoreflect.StringKind, protoreflect.BytesKind, protoreflect.MessageKind:
-		return protowire.BytesType
-	}
-	return -1
-}
-
-// varintInRange reports whether v is a value EncodeCommand could have
-// written for a field of kind k. Protobuf parsers would silently truncate
-// the others; refusing them keeps a decoded command's re-encoding no longer
-// than its input.
-func varintInRange(k protoreflect.Kind, v uint64) bool {
-	switch k {
-	case protoreflect.BoolKind:
-		return v <= 1
-	case protoreflect.Int32Kind, protoreflect.EnumKind:
-		return int64(v) == int64(int32(v))
-	case protoreflect.Uint32Kind, protoreflect.Sint32Kind:
-		return v <= math.MaxUint32
-	}
-	return true
 }
 
 func fromProto(pc *treepb.Command) (*Command, error) {

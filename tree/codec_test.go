@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/arbor-coord/arbor/internal/protoscan"
 	"github.com/arbor-coord/arbor/tree/internal/treepb"
 )
 
@@ -552,21 +553,15 @@ func TestCommandSchema(t *testing.T) {
 	msgs := treepb.File_command_proto.Messages()
 	for i := range msgs.Len() {
 		md := msgs.Get(i)
-		fields := md.Fields()
-		if fields.Len() > maxFieldsPerMessage {
-			t.Errorf("%s has %d fields; the scanner tracks at most maxFieldsPerMessage (%d)", md.FullName(), fields.Len(), maxFieldsPerMessage)
+		if err := protoscan.CheckSchema(md); err != nil {
+			t.Error(err)
 		}
+		fields := md.Fields()
 		for j := range fields.Len() {
 			fd := fields.Get(j)
-			if wireType(fd.Kind()) < 0 {
-				t.Errorf("%s has kind %v, which the scanner does not handle", fd.FullName(), fd.Kind())
-			}
-			if fd.IsMap() {
-				t.Errorf("%s is a map, which the scanner does not handle", fd.FullName())
-			}
 			if fd.IsList() {
 				if fd.Kind() != protoreflect.MessageKind {
-					t.Errorf("%s is a repeated scalar, which the scanner does not handle (packed encoding)", fd.FullName())
+					t.Errorf("%s is a repeated scalar, whose packed elements listLimit cannot bound", fd.FullName())
 				}
 				if limit, _ := listLimit(fd); limit <= 0 {
 					t.Errorf("%s is repeated but has no limit in listLimit", fd.FullName())

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math"
 
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/arbor-coord/arbor/internal/protoscan"
 )
 
 // ProtocolVersion is the highest protocol version this package speaks: the
@@ -253,127 +253,18 @@ const maxDepth = 8
 // scanFrame refuses a frame over the limits, or holding anything proto3
 // unmarshalling would accept silently: an unknown field (kept as unknown
 // bytes), a known field with the wrong wire type (likewise), a singular
-// field or a oneof given twice (the last would win).
+// field or a oneof given twice (the last would win), a varint out of its
+// field's range (it would be truncated).
 func scanFrame(b []byte, md protoreflect.MessageDescriptor) error {
 	if len(b) > MaxFrameBytes {
 		return tooLarge("%d bytes, more than MaxFrameBytes (%d)", len(b), MaxFrameBytes)
 	}
-	budget := MaxFrameElements
-	return scanMessage(b, md, &budget, 0)
-}
-
-func scanMessage(b []byte, md protoreflect.MessageDescriptor, budget *int, depth int) error {
-	if depth > maxDepth {
-		return malformed("nested deeper than %d", maxDepth)
+	err := protoscan.Scan(b, md, protoscan.Options{MaxElements: MaxFrameElements, MaxDepth: maxDepth})
+	if err == nil {
+		return nil
 	}
-	var seen uint64 // by field index; every message of the schema has < 64 fields
-	var oneofSeen uint64
-	fields := md.Fields()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return malformed("%s: bad tag: %v", md.Name(), protowire.ParseError(n))
-		}
-		b = b[n:]
-		if *budget--; *budget < 0 {
-			return tooLarge("more than MaxFrameElements (%d) elements", MaxFrameElements)
-		}
-		fd := fields.ByNumber(num)
-		if fd == nil {
-			return malformed("%s: unknown field %d", md.Name(), num)
-		}
-		if !fd.IsList() {
-			bit := uint64(1) << uint(fd.Index())
-			if seen&bit != 0 {
-				return malformed("%s: field %s given twice", md.Name(), fd.Name())
-			}
-			seen |= bit
-			if od := fd.ContainingOneof(); od != nil {
-				obit := uint64(1) << uint(od.Index())
-				if oneofSeen&obit != 0 {
-					return malformed("%s: two fields of oneof %s", md.Name(), od.Name())
-				}
-				oneofSeen |= obit
-			}
-		}
-		want := wireType(fd.Kind())
-		packed := fd.IsList() && typ == protowire.BytesType && want == protowire.VarintType
-		if typ != want && !packed {
-			return malformed("%s.%s: wire type %d, want %d", md.Name(), fd.Name(), typ, want)
-		}
-		if typ == protowire.VarintType {
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return malformed("%s.%s: %v", md.Name(), fd.Name(), protowire.ParseError(n))
-			}
-			b = b[n:]
-			if !varintInRange(fd.Kind(), v) {
-				return malformed("%s.%s: value %d out of range", md.Name(), fd.Name(), v)
-			}
-			continue
-		}
-		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return malformed("%s.%s: %v", md.Name(), fd.Name(), protowire.ParseError(n))
-			}
-			b = b[n:]
-			continue
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return malformed("%s.%s: %v", md.Name(), fd.Name(), protowire.ParseError(n))
-		}
-		b = b[n:]
-		switch {
-		case fd.Kind() == protoreflect.MessageKind:
-			if err := scanMessage(v, fd.Message(), budget, depth+1); err != nil {
-				return err
-			}
-		case packed:
-			for len(v) > 0 {
-				x, n := protowire.ConsumeVarint(v)
-				if n < 0 {
-					return malformed("%s.%s: %v", md.Name(), fd.Name(), protowire.ParseError(n))
-				}
-				v = v[n:]
-				if !varintInRange(fd.Kind(), x) {
-					return malformed("%s.%s: value %d out of range", md.Name(), fd.Name(), x)
-				}
-			}
-		}
+	if errors.Is(err, protoscan.ErrTooManyElements) {
+		return tooLarge("more than MaxFrameElements (%d) elements", MaxFrameElements)
 	}
-	return nil
-}
-
-// varintInRange reports whether v is a value of a field of kind k, which
-// unmarshalling would otherwise truncate silently.
-func varintInRange(k protoreflect.Kind, v uint64) bool {
-	switch k {
-	case protoreflect.BoolKind:
-		return v <= 1
-	case protoreflect.Int32Kind, protoreflect.EnumKind:
-		return int64(v) >= math.MinInt32 && int64(v) <= math.MaxInt32
-	case protoreflect.Uint32Kind:
-		return v <= math.MaxUint32
-	case protoreflect.Sint32Kind:
-		x := protowire.DecodeZigZag(v)
-		return x >= math.MinInt32 && x <= math.MaxInt32
-	}
-	return true
-}
-
-// wireType is the wire type of a non-packed field of kind k.
-func wireType(k protoreflect.Kind) protowire.Type {
-	switch k {
-	case protoreflect.StringKind, protoreflect.BytesKind, protoreflect.MessageKind:
-		return protowire.BytesType
-	case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
-		return protowire.Fixed32Type
-	case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
-		return protowire.Fixed64Type
-	case protoreflect.GroupKind:
-		return protowire.StartGroupType
-	}
-	return protowire.VarintType
+	return malformed("%v", err)
 }
