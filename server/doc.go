@@ -14,5 +14,8 @@
 //     event before the response that reflects the change (DESIGN.md, write
 //     path, step 5).
 //
+// Beside them: the leader's session duty (sessions: create, resume, close,
+// and the expiry of silent sessions), and appliedIndex, on which a read
+// waits until the member has applied the zxid it must not read behind.
 // A replica bundles one member's Pebble database, tree, Raft log and node.
 package server

@@ -69,12 +69,12 @@ func newSessions(r *replica, limits session.Limits, now func() time.Duration, lo
 func (s *sessions) create(ctx context.Context, requested time.Duration, password []byte) (tree.Session, error) {
 	timeout := session.Negotiate(requested, s.limits.MinTimeout, s.limits.MaxTimeout)
 	s.mu.Lock()
-	full := s.tracker.Len() >= s.limits.MaxSessions
-	id, err := s.ids.Next()
-	s.mu.Unlock()
-	if full {
+	if s.tracker.Len() >= s.limits.MaxSessions {
+		s.mu.Unlock()
 		return tree.Session{}, fmt.Errorf("create session: %w: %d sessions open", errcode.Throttled, s.limits.MaxSessions)
 	}
+	id, err := s.ids.Next()
+	s.mu.Unlock()
 	if err != nil {
 		return tree.Session{}, err
 	}

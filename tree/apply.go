@@ -673,6 +673,6 @@ func (a *applier) ephemeralsOf(id int64) []string {
 			out = append(out, p)
 		}
 	}
-	sortStrings(out)
+	slices.Sort(out)
 	return out
 }

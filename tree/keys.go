@@ -30,8 +30,6 @@ const (
 	kindResult    = 'w'
 )
 
-var _ = storage.PrefixState // the prefix byte below must stay equal to it
-
 const pState = storage.PrefixState
 
 // stateLower and stateUpper bound the replicated state: everything the

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -412,6 +411,3 @@ func scan(r pebble.Reader, lower, upper []byte, fn func(k, v []byte) error) erro
 	}
 	return it.Close()
 }
-
-// sortStrings sorts in place; a named helper keeps apply readable.
-func sortStrings(s []string) { sort.Strings(s) }

@@ -1,6 +1,10 @@
 package errcode
 
-import "strconv"
+import (
+	"maps"
+	"slices"
+	"strconv"
+)
 
 // Code is a ZooKeeper-compatible result code. Ok (0) means success; every
 // other code is an error. Code implements error so it can be returned and
@@ -104,14 +108,7 @@ func (c Code) Known() bool {
 
 // All returns every code in the table, in descending numeric order (Ok first).
 func All() []Code {
-	out := make([]Code, 0, len(names))
-	for c := range names {
-		out = append(out, c)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] > out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	out := slices.Collect(maps.Keys(names))
+	slices.SortFunc(out, func(a, b Code) int { return int(b) - int(a) })
 	return out
 }
