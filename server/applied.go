@@ -44,3 +44,10 @@ func (a *appliedIndex) wait(ctx context.Context, i uint64) error {
 		}
 	}
 }
+
+// get returns the applied index.
+func (a *appliedIndex) get() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.applied
+}

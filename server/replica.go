@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,9 +29,14 @@ type replicaConfig struct {
 	memberID   uint64
 	tree       tree.Options
 	tick       time.Duration // 0: raftnode's default
-	events     func([]tree.Event)
-	logger     *slog.Logger
-	now        func() time.Time // nil: time.Now
+	// view, if set, is write-locked while each run is applied and
+	// observed, so that readers holding it read-locked see a state whose
+	// events have all been handed on.
+	view *sync.RWMutex
+	// observe, if set, sees each applied run (see stateMachine.observe).
+	observe func(batch []tree.Entry, results []tree.Result)
+	logger  *slog.Logger
+	now     func() time.Time // nil: time.Now
 }
 
 // replica is one member's replicated state: its Pebble database, the tree
@@ -78,7 +84,7 @@ func openReplica(cfg replicaConfig) (*replica, error) {
 		return fail(err)
 	}
 	r.applied = newAppliedIndex(r.tree.Applied())
-	sm := &stateMachine{tree: r.tree, waits: r.waits, events: cfg.events, applied: r.applied}
+	sm := &stateMachine{tree: r.tree, waits: r.waits, view: cfg.view, observe: cfg.observe, applied: r.applied}
 	r.node, err = raftnode.Start(raftnode.Config{
 		ID:           cfg.memberID,
 		Peers:        []uint64{cfg.memberID},
@@ -94,30 +100,53 @@ func openReplica(cfg replicaConfig) (*replica, error) {
 	return r, nil
 }
 
+// pending is a proposed command whose result has not yet been applied.
+type pending struct {
+	id     tree.RequestID
+	result <-chan tree.Result
+}
+
 // propose replicates cmd and returns its result once applied here. It
 // stamps the command's request id and time. A command the codec refuses
 // is BadArguments; a proposal that is not applied before ctx ends returns
 // ctx's error, and may still be applied later.
 func (r *replica) propose(ctx context.Context, cmd *tree.Command) (tree.Result, error) {
+	p, err := r.start(ctx, cmd)
+	if err != nil {
+		return tree.Result{}, err
+	}
+	return r.await(ctx, p)
+}
+
+// start stamps and proposes cmd without waiting for its result, so that a
+// connection can keep many writes in flight; await collects the result.
+func (r *replica) start(ctx context.Context, cmd *tree.Command) (pending, error) {
 	cmd.ID = tree.RequestID{Member: r.id, Seq: r.seq.Add(1)}
 	cmd.TimeMs = r.now().UnixMilli()
 	data, err := tree.EncodeCommand(cmd)
 	if err != nil {
-		return tree.Result{}, fmt.Errorf("propose: %w: %v", errcode.BadArguments, err)
+		return pending{}, fmt.Errorf("propose: %w: %v", errcode.BadArguments, err)
 	}
 	ch := r.waits.register(cmd.ID)
 	if err := r.node.Propose(ctx, data); err != nil {
 		r.waits.cancel(cmd.ID)
-		return tree.Result{}, fmt.Errorf("propose: %w", err)
+		return pending{}, fmt.Errorf("propose: %w", err)
 	}
+	return pending{id: cmd.ID, result: ch}, nil
+}
+
+// await returns the result of a started proposal once applied here, or
+// an error if ctx ends or the node stops first (the proposal may still be
+// applied later).
+func (r *replica) await(ctx context.Context, p pending) (tree.Result, error) {
 	select {
-	case res := <-ch:
+	case res := <-p.result:
 		return res, nil
 	case <-r.node.Done():
-		r.waits.cancel(cmd.ID)
+		r.waits.cancel(p.id)
 		return tree.Result{}, fmt.Errorf("propose: %w", errors.Join(raftnode.ErrStopped, r.node.Err()))
 	case <-ctx.Done():
-		r.waits.cancel(cmd.ID)
+		r.waits.cancel(p.id)
 		return tree.Result{}, fmt.Errorf("propose: %w", ctx.Err())
 	}
 }

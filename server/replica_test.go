@@ -16,7 +16,17 @@ import (
 
 func testReplica(t *testing.T, fs vfs.FS, events func([]tree.Event)) *replica {
 	t.Helper()
-	r, err := openReplica(replicaConfig{dir: "member", fs: fs, cacheBytes: 8 << 20, memberID: 1, events: events})
+	cfg := replicaConfig{dir: "member", fs: fs, cacheBytes: 8 << 20, memberID: 1}
+	if events != nil {
+		cfg.observe = func(_ []tree.Entry, results []tree.Result) {
+			for _, res := range results {
+				if len(res.Events) > 0 {
+					events(res.Events)
+				}
+			}
+		}
+	}
+	r, err := openReplica(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,3 +181,10 @@ func (s *sessions) run(ctx context.Context) {
 		}
 	}
 }
+
+// count returns the number of sessions tracked.
+func (s *sessions) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tracker.Len()
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/arbor-coord/arbor/server/raftnode"
 	"github.com/arbor-coord/arbor/tree"
@@ -13,10 +14,15 @@ import (
 type stateMachine struct {
 	tree  *tree.Tree
 	waits *waitRegistry
-	// events, if set, receives the watch events of each result before that
-	// result's waiter is released. It runs on the Ready loop: it must only
-	// enqueue.
-	events func([]tree.Event)
+	// view, if set, is write-locked from before the tree applies a run
+	// until observe has returned (see replicaConfig.view).
+	view *sync.RWMutex
+	// observe, if set, sees each applied run (the entries and their
+	// results: watch events, sessions ended) before any of its waiters is
+	// released, so that a client always sees a watch event before the
+	// response that reflects the change. It runs on the Ready loop: it
+	// must only enqueue.
+	observe func(batch []tree.Entry, results []tree.Result)
 	// applied, if set, is advanced after each applied run.
 	applied *appliedIndex
 }
@@ -41,18 +47,23 @@ func (sm *stateMachine) Apply(_ context.Context, entries []raftnode.Entry) error
 		}
 		batch[i].Cmd = cmd
 	}
+	if sm.view != nil {
+		sm.view.Lock()
+	}
 	results, err := sm.tree.Apply(batch)
+	if err == nil && sm.observe != nil {
+		sm.observe(batch, results)
+	}
+	if sm.view != nil {
+		sm.view.Unlock()
+	}
 	if err != nil {
 		return err
 	}
 	for i := range results {
-		if batch[i].Cmd == nil {
-			continue
+		if batch[i].Cmd != nil {
+			sm.waits.trigger(results[i].ID, results[i])
 		}
-		if evs := results[i].Events; len(evs) > 0 && sm.events != nil {
-			sm.events(evs)
-		}
-		sm.waits.trigger(results[i].ID, results[i])
 	}
 	if sm.applied != nil {
 		sm.applied.advance(entries[len(entries)-1].Index)

@@ -111,3 +111,11 @@ func validDigestID(id string) bool {
 	i := strings.IndexByte(id, ':')
 	return i > 0 && i < len(id)-1 && strings.IndexByte(id[i+1:], ':') < 0
 }
+
+// Allowed reports whether acl grants a caller with the identities ids any
+// of the bits in perm, by the rules every operation checks. The server uses
+// it to deliver a watch event only to sessions allowed to READ the node.
+func Allowed(acl []ACL, ids []Identity, perm Perm) bool {
+	c := newCaller(ids)
+	return c.allowed(acl, perm)
+}

@@ -1,0 +1,324 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/arbor-coord/arbor/server/ws"
+	"github.com/arbor-coord/arbor/session"
+	"github.com/arbor-coord/arbor/tree"
+)
+
+// Defaults of Config.
+const (
+	DefaultDataDir           = "arbor-data"
+	DefaultListen            = "127.0.0.1:7181"
+	DefaultMinSessionTimeout = 4 * time.Second
+	DefaultMaxSessionTimeout = 40 * time.Second
+	DefaultMaxInFlight       = 1024
+	DefaultRequestTimeout    = 10 * time.Second
+	DefaultReapInterval      = time.Second
+	// WebSocketPath is the HTTP path of the client WebSocket endpoint.
+	WebSocketPath = ws.DefaultPath
+	// HealthPath answers 200 with a small JSON status while the member
+	// serves, for load balancers and orchestrators.
+	HealthPath = "/healthz"
+)
+
+// Config configures a member. Zero values take the defaults.
+type Config struct {
+	// DataDir holds the member's store (Raft log and state, one Pebble
+	// database); it is created if missing. Default DefaultDataDir.
+	DataDir string
+	// Listen is the client address, HOST:PORT: the WebSocket endpoint at
+	// WebSocketPath and the health check at HealthPath. Port 0 picks a
+	// free port (see Server.Addr). Default DefaultListen.
+	Listen string
+	// MinSessionTimeout and MaxSessionTimeout bound the session timeout a
+	// client may negotiate. Defaults: 4 s and 40 s (ZooKeeper's, for its
+	// default tick).
+	MinSessionTimeout time.Duration
+	MaxSessionTimeout time.Duration
+	// MaxDataBytes is the largest data a node may hold. Default 1 MiB.
+	// Every member of a cluster must use the same value.
+	MaxDataBytes int
+	// MaxInFlight bounds the requests in flight on one connection; past
+	// it the member stops reading from the connection until responses
+	// drain. Default DefaultMaxInFlight.
+	MaxInFlight int
+	// RequestTimeout bounds how long a write waits to be applied, and a
+	// connect to catch up to the client's last zxid, before the member
+	// answers OperationTimeout. Default DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// ReapInterval is how often the member looks for container and TTL
+	// nodes to delete. Default DefaultReapInterval.
+	ReapInterval time.Duration
+	// SuperDigest, if set, is the "user:base64(sha1(user:password))"
+	// digest identity that is the super user (every ACL check passes), as
+	// ZooKeeper's superDigest. Keep it for recovery.
+	SuperDigest string
+	// Logger receives the member's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with every zero value replaced by its default.
+func (c Config) withDefaults() Config {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.MinSessionTimeout == 0 {
+		c.MinSessionTimeout = min(DefaultMinSessionTimeout, max(c.MaxSessionTimeout, 0))
+		if c.MinSessionTimeout == 0 {
+			c.MinSessionTimeout = DefaultMinSessionTimeout
+		}
+	}
+	if c.MaxSessionTimeout == 0 {
+		c.MaxSessionTimeout = max(DefaultMaxSessionTimeout, c.MinSessionTimeout)
+	}
+	if c.MaxDataBytes == 0 {
+		c.MaxDataBytes = tree.DefaultMaxDataBytes
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.ReapInterval == 0 {
+		c.ReapInterval = DefaultReapInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// sessionLimits derives the session tracker's settings: its tick (the
+// lateness bound of an expiry) is a quarter of the minimum timeout, kept
+// between 10 ms and 500 ms.
+func (c Config) sessionLimits() session.Limits {
+	l := session.DefaultLimits(min(max(c.MinSessionTimeout/4, 10*time.Millisecond), 500*time.Millisecond).Truncate(time.Millisecond))
+	l.MinTimeout, l.MaxTimeout = c.MinSessionTimeout, c.MaxSessionTimeout
+	return l
+}
+
+// Validate reports every problem of c (after defaults), joined, or nil.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen address %q: want HOST:PORT: %w", c.Listen, err))
+	}
+	if err := c.sessionLimits().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("session timeouts (min %v, max %v): %w", c.MinSessionTimeout, c.MaxSessionTimeout, err))
+	}
+	if c.MaxDataBytes < 0 || c.MaxDataBytes > tree.DefaultMaxDataBytes*4 {
+		errs = append(errs, fmt.Errorf("max data size %d: want 1 to %d bytes", c.MaxDataBytes, tree.DefaultMaxDataBytes*4))
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 1<<16 {
+		errs = append(errs, fmt.Errorf("max in-flight requests %d: want 1 to %d", c.MaxInFlight, 1<<16))
+	}
+	if c.RequestTimeout < 0 || c.ReapInterval < 0 {
+		errs = append(errs, errors.New("request timeout and reap interval must not be negative"))
+	}
+	if c.SuperDigest != "" {
+		if user, hash, ok := splitDigestID(c.SuperDigest); !ok || user == "" || hash == "" {
+			errs = append(errs, fmt.Errorf("super digest %q: want user:base64(sha1(user:password))", c.SuperDigest))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Server is one arbor member. Create it with New, serve with Run.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	ln       net.Listener
+	replica  *replica
+	sessions *sessions
+	hub      *hub
+	endpoint *ws.Endpoint
+	http     *http.Server
+	started  time.Time
+
+	stopLoops context.CancelFunc
+	loopsCtx  context.Context
+	loops     sync.WaitGroup
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New opens (or creates) the member's store, starts its Raft node and
+// binds its client listener. Nothing is served until Run. A config that
+// does not validate, a store that cannot be opened and an address that
+// cannot be bound are errors, and leave nothing running.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now()}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s.hub = newHub(s.log)
+	var err error
+	s.replica, err = openReplica(replicaConfig{
+		dir:      cfg.DataDir,
+		memberID: 1,
+		tree:     tree.Options{MaxDataBytes: cfg.MaxDataBytes, Logger: s.log},
+		view:     &s.hub.view,
+		observe:  s.hub.observe,
+		logger:   s.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
+	}
+	s.hub.tree = s.replica.tree
+	origin := time.Now()
+	s.sessions, err = newSessions(s.replica, cfg.sessionLimits(), func() time.Duration { return time.Since(origin) }, s.log)
+	if err != nil {
+		_ = s.replica.close(context.Background())
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	s.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = s.replica.close(context.Background())
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	s.endpoint = ws.New(ws.Config{
+		Handler:           handler{s},
+		SendQueueMessages: 4 * cfg.MaxInFlight,
+		Logger:            s.log,
+	})
+	mux := http.NewServeMux()
+	mux.Handle(WebSocketPath, s.endpoint)
+	mux.HandleFunc(HealthPath, s.health)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.loopsCtx, s.stopLoops = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Addr returns the address the client listener is bound to.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves clients and runs the member's duties (session expiry,
+// reaping of container and TTL nodes) until ctx ends, then shuts down
+// gracefully (see Shutdown) and returns nil. It returns an error if the
+// member fails (its Raft node or store stops), after shutting down.
+func (s *Server) Run(ctx context.Context) error {
+	served := make(chan error, 1)
+	go func() { served <- s.http.Serve(s.ln) }()
+	s.loops.Add(2)
+	go func() { defer s.loops.Done(); s.sessions.run(s.loopsCtx) }()
+	go func() { defer s.loops.Done(); s.reap(s.loopsCtx) }()
+	s.log.Info("arbor serving", "listen", s.Addr(), "data_dir", s.cfg.DataDir,
+		"applied", s.replica.tree.Applied(), "session_timeout_min", s.cfg.MinSessionTimeout, "session_timeout_max", s.cfg.MaxSessionTimeout)
+	var failure error
+	select {
+	case <-ctx.Done():
+	case <-s.replica.node.Done():
+		failure = fmt.Errorf("raft node stopped: %w", s.replica.node.Err())
+	case err := <-served:
+		if !errors.Is(err, http.ErrServerClosed) {
+			failure = fmt.Errorf("serve: %w", err)
+		}
+	}
+	if failure != nil {
+		s.log.Error("member failed; shutting down", "err", failure)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	return errors.Join(failure, s.Shutdown(sctx))
+}
+
+// Shutdown stops the member: it stops accepting connections, says GOODBYE
+// (ConnectionLoss) to each open one after its queued responses, stops the
+// member's duties and its Raft node, and closes the store. Sessions live
+// on in the store: their clients resume them after a restart. If ctx ends
+// first, the remaining connections are closed at once. Calling it again
+// returns the first call's result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() {
+		var errs []error
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+		if err := s.endpoint.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("connections: %w", err))
+		}
+		s.stopLoops()
+		s.loops.Wait()
+		if err := s.replica.close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+		s.shutdownErr = errors.Join(errs...)
+		s.log.Info("arbor stopped", "err", s.shutdownErr)
+	})
+	return s.shutdownErr
+}
+
+// health answers HealthPath.
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	st := s.replica.node.Status()
+	body := map[string]any{
+		"status":   "ok",
+		"member":   s.replica.id,
+		"leader":   st.Lead,
+		"applied":  s.replica.applied.get(),
+		"sessions": s.sessions.count(),
+		"uptime_s": int64(time.Since(s.started).Seconds()),
+	}
+	code := http.StatusOK
+	if st.Lead == 0 {
+		body["status"] = "no leader"
+		code = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// reap proposes the deletion of container and TTL nodes that are due, at
+// every ReapInterval, until ctx ends. It is a leader duty; a single member
+// is always the leader.
+func (s *Server) reap(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ReapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		paths, err := s.replica.tree.DeletionCandidates(s.replica.now().UnixMilli(), 1000)
+		if err != nil {
+			s.log.Error("reap: list candidates", "err", err)
+			continue
+		}
+		for _, p := range paths {
+			pctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+			res, err := s.replica.propose(pctx, &tree.Command{System: true, Op: &tree.Reap{Path: p}})
+			cancel()
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("reap: not applied; retrying next round", "path", p, "err", err)
+				}
+				continue
+			}
+			s.log.Debug("reaped", "path", p, "code", res.Code.Name())
+		}
+	}
+}
