@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ type proxy struct {
 
 	mu      sync.Mutex
 	refuse  bool
+	mute    bool // drop what the member sends, as if its replies were lost
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 	stopped bool
@@ -59,14 +59,30 @@ func (p *proxy) accept() {
 		p.conns[in], p.conns[out] = struct{}{}, struct{}{}
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(in, out)
-		go p.pipe(out, in)
+		go p.pipe(out, in, false)
+		go p.pipe(in, out, true)
 	}
 }
 
-func (p *proxy) pipe(dst, src net.Conn) {
+func (p *proxy) pipe(dst, src net.Conn, fromMember bool) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			drop := fromMember && p.mute
+			p.mu.Unlock()
+			if !drop {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	dst.Close()
 	src.Close()
 	p.mu.Lock()
@@ -83,6 +99,13 @@ func (p *proxy) cut(refuse bool) {
 	for c := range p.conns {
 		c.Close()
 	}
+	p.mu.Unlock()
+}
+
+// setMute starts or stops dropping the member's bytes.
+func (p *proxy) setMute(mute bool) {
+	p.mu.Lock()
+	p.mute = mute
 	p.mu.Unlock()
 }
 

@@ -322,3 +322,27 @@ func (s *Server) reap(ctx context.Context) {
 		}
 	}
 }
+
+// Stats are a member's counters and gauges, for status reports and
+// metrics. Each is read atomically; the set is not.
+type Stats struct {
+	Applied           uint64 // the applied index (the member's zxid)
+	Sessions          int    // sessions tracked (open in the cluster)
+	Watches           int    // watch registrations on this member
+	Connections       int64  // client connections open now
+	SlowConsumerDrops uint64 // connections dropped for not reading
+	BadFrames         uint64 // connections closed for a bad frame
+}
+
+// Stats returns the member's current counters.
+func (s *Server) Stats() Stats {
+	ws, ep := s.hub.stats(), s.endpoint.Stats()
+	return Stats{
+		Applied:           s.replica.applied.get(),
+		Sessions:          s.sessions.count(),
+		Watches:           ws.Watches,
+		Connections:       ep.ConnectionsOpen,
+		SlowConsumerDrops: ep.SlowConsumerDrops,
+		BadFrames:         ep.BadFrames,
+	}
+}

@@ -360,3 +360,32 @@ func TestScannerCapacity(t *testing.T) {
 		}
 	}
 }
+
+func TestPeekRequestID(t *testing.T) {
+	good, err := EncodeRequest(&Request{Id: 77, Op: &Request_Ping{Ping: &Ping{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An unknown field after the id makes the frame malformed, but the id
+	// is still readable.
+	bad := append(append([]byte(nil), good...), 0xf8, 0xff, 0xff, 0x01, 0x00)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		json bool
+		want uint64
+	}{
+		{"valid binary", good, false, 77},
+		{"malformed binary with an id", bad, false, 77},
+		{"garbage", []byte{0xff, 0xff, 0xff}, false, 0},
+		{"empty", nil, false, 0},
+		{"json string id", []byte(`{"id":"12","nope":1}`), true, 12},
+		{"json number id", []byte(`{"id":13,"ping":{}`), true, 0}, // not JSON at all
+		{"json number id, valid", []byte(`{"id":13,"bogus":{}}`), true, 13},
+		{"json without id", []byte(`{"ping":{}}`), true, 0},
+	} {
+		if got := PeekRequestID(tc.b, tc.json); got != tc.want {
+			t.Errorf("%s: got %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

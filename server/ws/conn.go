@@ -166,7 +166,7 @@ func (c *conn) readPump() {
 			continue // keep reading for the peer's close frame
 		}
 		if typ != c.frameType {
-			c.badFrame(fmt.Errorf("%w: %w", wire.ErrMalformed, ErrFrameType), websocket.CloseUnsupportedData,
+			c.badFrame(0, fmt.Errorf("%w: %w", wire.ErrMalformed, ErrFrameType), websocket.CloseUnsupportedData,
 				fmt.Sprintf("%s frame on %s", frameTypeName(typ), c.subprotocol))
 			continue
 		}
@@ -176,7 +176,7 @@ func (c *conn) readPump() {
 			if errors.Is(err, wire.ErrTooLarge) {
 				code = websocket.CloseMessageTooBig
 			}
-			c.badFrame(err, code, err.Error())
+			c.badFrame(wire.PeekRequestID(data, c.subprotocol == wire.SubprotocolJSON), err, code, err.Error())
 			continue
 		}
 		c.session.Request(r)
@@ -209,9 +209,12 @@ func (c *conn) readPump() {
 	c.e.wg.Done() // Shutdown waits for Closed
 }
 
-// badFrame ends a connection that sent a frame it may not send.
-func (c *conn) badFrame(err error, code int, text string) {
+// badFrame answers a frame the peer may not send with a MarshallingError
+// response (with the request's id, if it could be read) and ends the
+// connection.
+func (c *conn) badFrame(id uint64, err error, code int, text string) {
 	c.e.stats.badFrames.Add(1)
+	_ = c.Send(&wire.ServerMessage{Kind: &wire.ServerMessage_Response{Response: &wire.Response{Id: id, Code: int32(errcode.MarshallingError)}}})
 	c.e.log.Info("ws: closing connection on a bad frame", "remote", c.remote, "err", err)
 	c.requestClose(closeIntent{
 		cause:  err,
