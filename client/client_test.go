@@ -205,6 +205,10 @@ func TestBadArguments(t *testing.T) {
 	wantCode(t, err, ErrInvalidACL, "create", "/t")
 	_, err = c.Multi(ctx, CreateOp("/ok", nil), DeleteOp("bad", -1))
 	wantCode(t, err, ErrBadArguments, "delete", "bad")
+	_, err = c.CountDescendants(ctx, "")
+	wantCode(t, err, ErrBadArguments, "countdescendants", "")
+	_, err = c.GetEphemerals(ctx, "app")
+	wantCode(t, err, ErrBadArguments, "getephemerals", "app")
 	if got := s.receivedCount(); got != before {
 		t.Fatalf("the member received %d requests with bad arguments", got-before)
 	}
@@ -229,6 +233,89 @@ func TestMulti(t *testing.T) {
 	}
 	if res, err := c.Multi(ctx); res != nil || err != nil {
 		t.Fatalf("empty Multi = %v, %v", res, err)
+	}
+}
+
+func TestCountDescendants(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	ctx := testCtx(t)
+	for _, p := range []string{"/cd", "/cd/a", "/cd/a/x", "/cd/b", "/cdx"} {
+		if _, err := c.Create(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, want := range map[string]int64{"/cd": 3, "/cd/a": 1, "/cd/b": 0, "/": 5} {
+		if n, err := c.CountDescendants(ctx, p); err != nil || n != want {
+			t.Fatalf("CountDescendants(%s) = %d, %v; want %d", p, n, err, want)
+		}
+	}
+	_, err := c.CountDescendants(ctx, "/none")
+	wantCode(t, err, ErrNoNode, "countdescendants", "/none")
+	if _, err := c.SetACL(ctx, "/cd/a", WorldACL(PermWrite), -1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CountDescendants(ctx, "/cd/a")
+	wantCode(t, err, ErrNoAuth, "countdescendants", "/cd/a")
+}
+
+func TestGetEphemerals(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	other := connect(t, s)
+	ctx := testCtx(t)
+	for _, p := range []string{"/app", "/app/sub"} {
+		if _, err := c.Create(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"/app/sub/e2", "/app/e1", "/top"} {
+		if _, err := c.Create(ctx, p, nil, WithMode(ModeEphemeral)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := other.Create(ctx, "/app/theirs", nil, WithMode(ModeEphemeral)); err != nil {
+		t.Fatal(err)
+	}
+
+	for prefix, want := range map[string][]string{
+		"/":        {"/app/e1", "/app/sub/e2", "/top"},
+		"/app":     {"/app/e1", "/app/sub/e2"},
+		"/app/sub": {"/app/sub/e2"},
+		"/none":    nil,
+	} {
+		if got, err := c.GetEphemerals(ctx, prefix); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("GetEphemerals(%s) = %v, %v; want %v", prefix, got, err, want)
+		}
+	}
+	if got, err := other.GetEphemerals(ctx, "/"); err != nil || !slices.Equal(got, []string{"/app/theirs"}) {
+		t.Fatalf("the other session's GetEphemerals = %v, %v", got, err)
+	}
+}
+
+// LastZxid follows the zxids of responses and events.
+func TestLastZxid(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	other := connect(t, s)
+	ctx := testCtx(t)
+	if _, err := c.Create(ctx, "/z", nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Exists(ctx, "/z")
+	if err != nil || st.Czxid == 0 || c.LastZxid() != uint64(st.Czxid) {
+		t.Fatalf("LastZxid = %d after a create at %d (%v)", c.LastZxid(), st.Czxid, err)
+	}
+	_, _, w, err := c.GetW(ctx, "/z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Set(ctx, "/z", []byte("x"), -1); err != nil {
+		t.Fatal(err)
+	}
+	ev := recvEvent(t, w)
+	if c.LastZxid() < ev.Zxid || ev.Zxid <= uint64(st.Czxid) {
+		t.Fatalf("LastZxid = %d after an event at %d", c.LastZxid(), ev.Zxid)
 	}
 }
 

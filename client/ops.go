@@ -253,6 +253,32 @@ func (c *Client) SetACL(ctx context.Context, path string, acl []ACL, version int
 	return statFromWire(resp.GetStat().GetStat()), nil
 }
 
+// CountDescendants returns the number of nodes below path, not counting
+// path itself.
+func (c *Client) CountDescendants(ctx context.Context, path string) (int64, error) {
+	if err := checkPath("countdescendants", path); err != nil {
+		return 0, err
+	}
+	resp, err := c.do(ctx, &call{op: "countdescendants", path: path, req: &wire.Request{Op: &wire.Request_CountDescendants{CountDescendants: &wire.CountDescendants{Path: path}}}})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetCountDescendants().GetCount(), nil
+}
+
+// GetEphemerals returns the paths of this session's ephemeral nodes at or
+// below prefix ("/" for all), sorted bytewise.
+func (c *Client) GetEphemerals(ctx context.Context, prefix string) ([]string, error) {
+	if err := checkPath("getephemerals", prefix); err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, &call{op: "getephemerals", path: prefix, req: &wire.Request{Op: &wire.Request_GetEphemerals{GetEphemerals: &wire.GetEphemerals{PathPrefix: prefix}}}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetGetEphemerals().GetPaths(), nil
+}
+
 // AddAuth adds an identity to the session ("digest" scheme: auth is
 // "user:password"); a refused one matches ErrAuthFailed. The client resends
 // its identities when it resumes the session on another connection.
