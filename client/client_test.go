@@ -205,6 +205,10 @@ func TestBadArguments(t *testing.T) {
 	wantCode(t, err, ErrInvalidACL, "create", "/t")
 	_, err = c.Multi(ctx, CreateOp("/ok", nil), DeleteOp("bad", -1))
 	wantCode(t, err, ErrBadArguments, "delete", "bad")
+	_, err = c.ReadMulti(ctx, GetOp("/ok"), ChildrenOp("/a/"))
+	wantCode(t, err, ErrBadArguments, "children", "/a/")
+	_, err = c.ReadMulti(ctx, ExistsOp("/ok"), ReadOp{})
+	wantCode(t, err, ErrBadArguments, "readmulti", "")
 	_, err = c.CountDescendants(ctx, "")
 	wantCode(t, err, ErrBadArguments, "countdescendants", "")
 	_, err = c.GetEphemerals(ctx, "app")
@@ -233,6 +237,54 @@ func TestMulti(t *testing.T) {
 	}
 	if res, err := c.Multi(ctx); res != nil || err != nil {
 		t.Fatalf("empty Multi = %v, %v", res, err)
+	}
+}
+
+func TestReadMulti(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	ctx := testCtx(t)
+	for _, p := range []string{"/rm", "/rm/b", "/rm/a"} {
+		if _, err := c.Create(ctx, p, []byte("d"+p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := ACL{Perms: PermAll, Scheme: "digest", ID: "alice:" + digest("alice:pw")}
+	if _, err := c.Create(ctx, "/rm/secret", nil, WithACL(alice)); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := c.ReadMulti(ctx, GetOp("/rm"), ChildrenOp("/rm"), ExistsOp("/rm/a"),
+		GetOp("/none"), ChildrenOp("/none"), ExistsOp("/none"), GetOp("/rm/secret"), ExistsOp("/rm/secret"))
+	if err != nil || len(res) != 8 {
+		t.Fatalf("ReadMulti = %+v, %v", res, err)
+	}
+	if r := res[0]; r.Err != nil || string(r.Data) != "d/rm" || r.Stat.NumChildren != 3 || r.Children != nil {
+		t.Fatalf("get result = %+v", r)
+	}
+	if r := res[1]; r.Err != nil || !slices.Equal(r.Children, []string{"a", "b", "secret"}) || r.Stat.NumChildren != 3 || r.Data != nil {
+		t.Fatalf("children result = %+v", r)
+	}
+	if r := res[2]; r.Err != nil || r.Stat.Czxid == 0 || r.Data != nil || r.Children != nil {
+		t.Fatalf("exists result = %+v", r)
+	}
+	for _, r := range res[3:6] {
+		wantCode(t, r.Err, ErrNoNode, "readmulti", "/none")
+		if r.Data != nil || r.Children != nil || r.Stat != (Stat{}) {
+			t.Fatalf("failed read carries a result: %+v", r)
+		}
+	}
+	wantCode(t, res[6].Err, ErrNoAuth, "readmulti", "/rm/secret")
+	if r := res[7]; r.Err != nil || r.Stat.Czxid == 0 {
+		t.Fatalf("exists needs no permission: %+v", r)
+	}
+
+	before := s.receivedCount()
+	if res, err := c.ReadMulti(ctx); res != nil || err != nil {
+		t.Fatalf("empty ReadMulti = %v, %v", res, err)
+	}
+	if got := s.receivedCount(); got != before {
+		t.Fatal("an empty ReadMulti was sent")
 	}
 }
 

@@ -24,6 +24,14 @@
 // State reports where the session stands; WithStateFunc observes every
 // change (Connected, Disconnected, Expired, Closed).
 //
+// # Reads
+//
+// Reads are answered by the connected member from its own state, which may
+// lag behind the leader but never goes back for this client: a member the
+// session moves to answers only once it has caught up with LastZxid. Sync
+// makes the next read linearizable; ReadMulti runs several reads against
+// one state.
+//
 // # Errors
 //
 // Errors from the member are *Error values carrying the operation, the path

@@ -535,6 +535,28 @@ func (s *fakeServer) readLocked(sess *fsession, req *wire.Request) *wire.Respons
 		st := cloneStat(n.stat)
 		return &wire.Response{Result: &wire.Response_GetChildren{GetChildren: &wire.GetChildrenResult{
 			Children: slices.Sorted(maps.Keys(n.children)), Stat: st}}}
+	case *wire.Request_ReadMulti:
+		res := &wire.ReadMultiResult{}
+		for _, o := range op.ReadMulti.Ops {
+			n := s.nodes[o.Path]
+			r := &wire.ReadResult{}
+			switch {
+			case n == nil:
+				r.Code = int32(errcode.NoNode)
+			case o.Kind != wire.ReadKind_READ_KIND_EXISTS && !s.allowed(sess, n, 1):
+				r.Code = int32(errcode.NoAuth)
+			default:
+				r.Stat = cloneStat(n.stat)
+				switch o.Kind {
+				case wire.ReadKind_READ_KIND_GET_DATA:
+					r.Data = n.data
+				case wire.ReadKind_READ_KIND_GET_CHILDREN:
+					r.Children = slices.Sorted(maps.Keys(n.children))
+				}
+			}
+			res.Results = append(res.Results, r)
+		}
+		return &wire.Response{Result: &wire.Response_ReadMulti{ReadMulti: res}}
 	case *wire.Request_CountDescendants:
 		n := s.nodes[op.CountDescendants.Path]
 		if n == nil {
