@@ -341,11 +341,8 @@ func (c *Client) terminateLocked(err error, st State) {
 	for len(c.calls) > 0 {
 		c.finishLocked(c.calls[0], nil, err)
 	}
-	for k, chans := range c.watches {
-		for _, ch := range chans {
-			close(ch)
-		}
-		delete(c.watches, k)
+	for k := range c.watches {
+		c.closeWatchesLocked(k)
 	}
 	for _, ws := range c.persistent {
 		for _, w := range ws {

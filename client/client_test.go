@@ -83,6 +83,19 @@ func recvEvent(t *testing.T, ch <-chan Event) Event {
 	return Event{}
 }
 
+// recvClosed waits for ch to be closed without an event.
+func recvClosed(t *testing.T, ch <-chan Event) {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if ok {
+			t.Fatalf("watch delivered %+v; want its channel closed without an event", ev)
+		}
+	case <-time.After(wait):
+		t.Fatal("watch channel not closed")
+	}
+}
+
 func wantCode(t *testing.T, err error, code errcode.Code, op, path string) {
 	t.Helper()
 	if !errors.Is(err, code) {
@@ -213,6 +226,8 @@ func TestBadArguments(t *testing.T) {
 	wantCode(t, err, ErrBadArguments, "countdescendants", "")
 	_, err = c.GetEphemerals(ctx, "app")
 	wantCode(t, err, ErrBadArguments, "getephemerals", "app")
+	wantCode(t, c.RemoveWatches(ctx, "/a/../b"), ErrBadArguments, "removewatches", "/a/../b")
+	wantCode(t, c.RemoveWatches(ctx, "/ok", WatchData, WatchKind(42)), ErrBadArguments, "removewatches", "/ok")
 	if got := s.receivedCount(); got != before {
 		t.Fatalf("the member received %d requests with bad arguments", got-before)
 	}
@@ -368,6 +383,115 @@ func TestLastZxid(t *testing.T) {
 	ev := recvEvent(t, w)
 	if c.LastZxid() < ev.Zxid || ev.Zxid <= uint64(st.Czxid) {
 		t.Fatalf("LastZxid = %d after an event at %d", c.LastZxid(), ev.Zxid)
+	}
+}
+
+// RemoveWatches closes the removed one-shot watches' channels without an
+// event and leaves other kinds, later watches and persistent watches alone.
+func TestRemoveWatches(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	ctx := testCtx(t)
+	id := c.SessionID()
+	if _, err := c.Create(ctx, "/rw", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, dataW, err := c.GetW(ctx, "/rw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, childW, err := c.ChildrenW(ctx, "/rw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, existsW, err := c.ExistsW(ctx, "/rw/new")
+	if !errors.Is(err, ErrNoNode) {
+		t.Fatal(err)
+	}
+	pw, err := c.AddWatch(ctx, "/rw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.RemoveWatches(ctx, "/rw", WatchData); err != nil {
+		t.Fatal(err)
+	}
+	recvClosed(t, dataW)
+	if s.hasWatch(id, "/rw", 1) || !s.hasWatch(id, "/rw", 3) || !s.hasWatch(id, "/rw", 4) {
+		t.Fatal("RemoveWatches(WatchData) removed the wrong watches on the member")
+	}
+	wantCode(t, c.RemoveWatches(ctx, "/rw", WatchData), ErrNoWatcher, "removewatches", "/rw")
+
+	// With no kinds: every one-shot kind, including the EXISTS side of WatchData.
+	if err := c.RemoveWatches(ctx, "/rw/new"); err != nil {
+		t.Fatal(err)
+	}
+	recvClosed(t, existsW)
+	if _, err := c.Create(ctx, "/rw/new", nil); err != nil {
+		t.Fatal(err)
+	}
+	if ev := recvEvent(t, childW); ev.Type != EventNodeChildrenChanged {
+		t.Fatalf("children event = %+v", ev)
+	}
+	if ev := recvEvent(t, pw.Events()); ev.Type != EventNodeChildrenChanged || ev.Path != "/rw" {
+		t.Fatalf("persistent event = %+v", ev)
+	}
+	wantCode(t, c.RemoveWatches(ctx, "/rw"), ErrNoWatcher, "removewatches", "/rw")
+	if !s.hasWatch(id, "/rw", 4) || pw.Err() != nil {
+		t.Fatal("RemoveWatches removed a persistent watch")
+	}
+}
+
+// A watch set by a read sent after RemoveWatches survives it; one set
+// before is removed, even when the caller gave up waiting.
+func TestRemoveWatchesInOrder(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	ctx := testCtx(t)
+	if _, err := c.Create(ctx, "/o", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, before, err := c.GetW(ctx, "/o")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	received := s.receivedCount()
+	s.withhold()
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := c.RemoveWatches(short, "/o", WatchData); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RemoveWatches with an ended context: %v", err)
+	}
+	after := make(chan (<-chan Event), 1)
+	go func() {
+		_, _, w, err := c.GetW(ctx, "/o")
+		if err != nil {
+			t.Error(err)
+		}
+		after <- w
+	}()
+	deadline := time.Now().Add(wait)
+	for s.receivedCount() < received+2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the member never received both requests")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.release()
+
+	recvClosed(t, before)
+	var w <-chan Event
+	select {
+	case w = <-after:
+	case <-time.After(wait):
+		t.Fatal("GetW never returned")
+	}
+	if _, err := c.Set(ctx, "/o", []byte("x"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if ev := recvEvent(t, w); ev.Type != EventNodeDataChanged {
+		t.Fatalf("later watch event = %+v", ev)
 	}
 }
 

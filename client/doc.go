@@ -43,7 +43,9 @@
 //
 // GetW, ExistsW and ChildrenW set one-shot watches and return a channel that
 // receives at most one Event and is then closed. A channel closed without an
-// event means the session ended (expired or closed) before the watch fired.
+// event means RemoveWatches removed the watch, or the session ended (expired
+// or closed), before the watch fired. AddWatch sets a persistent watch, a
+// Watcher, which lasts until it is closed.
 // Watches survive reconnects: the client re-registers them and the member
 // reports what changed while it was away (Event.CatchUp).
 package client
