@@ -151,6 +151,15 @@ func (c *Client) SessionTimeout() time.Duration {
 	return c.timeout
 }
 
+// LastZxid returns the highest zxid the client has seen in a response or an
+// event. A member the session moves to answers only once it has applied at
+// least this far, so the client never reads backwards.
+func (c *Client) LastZxid() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastZxid
+}
+
 // State returns the session's current state.
 func (c *Client) State() State {
 	c.mu.Lock()
@@ -332,11 +341,8 @@ func (c *Client) terminateLocked(err error, st State) {
 	for len(c.calls) > 0 {
 		c.finishLocked(c.calls[0], nil, err)
 	}
-	for k, chans := range c.watches {
-		for _, ch := range chans {
-			close(ch)
-		}
-		delete(c.watches, k)
+	for k := range c.watches {
+		c.closeWatchesLocked(k)
 	}
 	for _, ws := range c.persistent {
 		for _, w := range ws {

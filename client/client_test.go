@@ -83,6 +83,19 @@ func recvEvent(t *testing.T, ch <-chan Event) Event {
 	return Event{}
 }
 
+// recvClosed waits for ch to be closed without an event.
+func recvClosed(t *testing.T, ch <-chan Event) {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if ok {
+			t.Fatalf("watch delivered %+v; want its channel closed without an event", ev)
+		}
+	case <-time.After(wait):
+		t.Fatal("watch channel not closed")
+	}
+}
+
 func wantCode(t *testing.T, err error, code errcode.Code, op, path string) {
 	t.Helper()
 	if !errors.Is(err, code) {
@@ -205,6 +218,16 @@ func TestBadArguments(t *testing.T) {
 	wantCode(t, err, ErrInvalidACL, "create", "/t")
 	_, err = c.Multi(ctx, CreateOp("/ok", nil), DeleteOp("bad", -1))
 	wantCode(t, err, ErrBadArguments, "delete", "bad")
+	_, err = c.ReadMulti(ctx, GetOp("/ok"), ChildrenOp("/a/"))
+	wantCode(t, err, ErrBadArguments, "children", "/a/")
+	_, err = c.ReadMulti(ctx, ExistsOp("/ok"), ReadOp{})
+	wantCode(t, err, ErrBadArguments, "readmulti", "")
+	_, err = c.CountDescendants(ctx, "")
+	wantCode(t, err, ErrBadArguments, "countdescendants", "")
+	_, err = c.GetEphemerals(ctx, "app")
+	wantCode(t, err, ErrBadArguments, "getephemerals", "app")
+	wantCode(t, c.RemoveWatches(ctx, "/a/../b"), ErrBadArguments, "removewatches", "/a/../b")
+	wantCode(t, c.RemoveWatches(ctx, "/ok", WatchData, WatchKind(42)), ErrBadArguments, "removewatches", "/ok")
 	if got := s.receivedCount(); got != before {
 		t.Fatalf("the member received %d requests with bad arguments", got-before)
 	}
@@ -229,6 +252,246 @@ func TestMulti(t *testing.T) {
 	}
 	if res, err := c.Multi(ctx); res != nil || err != nil {
 		t.Fatalf("empty Multi = %v, %v", res, err)
+	}
+}
+
+func TestReadMulti(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	ctx := testCtx(t)
+	for _, p := range []string{"/rm", "/rm/b", "/rm/a"} {
+		if _, err := c.Create(ctx, p, []byte("d"+p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := ACL{Perms: PermAll, Scheme: "digest", ID: "alice:" + digest("alice:pw")}
+	if _, err := c.Create(ctx, "/rm/secret", nil, WithACL(alice)); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := c.ReadMulti(ctx, GetOp("/rm"), ChildrenOp("/rm"), ExistsOp("/rm/a"),
+		GetOp("/none"), ChildrenOp("/none"), ExistsOp("/none"), GetOp("/rm/secret"), ExistsOp("/rm/secret"))
+	if err != nil || len(res) != 8 {
+		t.Fatalf("ReadMulti = %+v, %v", res, err)
+	}
+	if r := res[0]; r.Err != nil || string(r.Data) != "d/rm" || r.Stat.NumChildren != 3 || r.Children != nil {
+		t.Fatalf("get result = %+v", r)
+	}
+	if r := res[1]; r.Err != nil || !slices.Equal(r.Children, []string{"a", "b", "secret"}) || r.Stat.NumChildren != 3 || r.Data != nil {
+		t.Fatalf("children result = %+v", r)
+	}
+	if r := res[2]; r.Err != nil || r.Stat.Czxid == 0 || r.Data != nil || r.Children != nil {
+		t.Fatalf("exists result = %+v", r)
+	}
+	for _, r := range res[3:6] {
+		wantCode(t, r.Err, ErrNoNode, "readmulti", "/none")
+		if r.Data != nil || r.Children != nil || r.Stat != (Stat{}) {
+			t.Fatalf("failed read carries a result: %+v", r)
+		}
+	}
+	wantCode(t, res[6].Err, ErrNoAuth, "readmulti", "/rm/secret")
+	if r := res[7]; r.Err != nil || r.Stat.Czxid == 0 {
+		t.Fatalf("exists needs no permission: %+v", r)
+	}
+
+	before := s.receivedCount()
+	if res, err := c.ReadMulti(ctx); res != nil || err != nil {
+		t.Fatalf("empty ReadMulti = %v, %v", res, err)
+	}
+	if got := s.receivedCount(); got != before {
+		t.Fatal("an empty ReadMulti was sent")
+	}
+}
+
+func TestCountDescendants(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	ctx := testCtx(t)
+	for _, p := range []string{"/cd", "/cd/a", "/cd/a/x", "/cd/b", "/cdx"} {
+		if _, err := c.Create(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, want := range map[string]int64{"/cd": 3, "/cd/a": 1, "/cd/b": 0, "/": 5} {
+		if n, err := c.CountDescendants(ctx, p); err != nil || n != want {
+			t.Fatalf("CountDescendants(%s) = %d, %v; want %d", p, n, err, want)
+		}
+	}
+	_, err := c.CountDescendants(ctx, "/none")
+	wantCode(t, err, ErrNoNode, "countdescendants", "/none")
+	if _, err := c.SetACL(ctx, "/cd/a", WorldACL(PermWrite), -1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CountDescendants(ctx, "/cd/a")
+	wantCode(t, err, ErrNoAuth, "countdescendants", "/cd/a")
+}
+
+func TestGetEphemerals(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	other := connect(t, s)
+	ctx := testCtx(t)
+	for _, p := range []string{"/app", "/app/sub"} {
+		if _, err := c.Create(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"/app/sub/e2", "/app/e1", "/top"} {
+		if _, err := c.Create(ctx, p, nil, WithMode(ModeEphemeral)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := other.Create(ctx, "/app/theirs", nil, WithMode(ModeEphemeral)); err != nil {
+		t.Fatal(err)
+	}
+
+	for prefix, want := range map[string][]string{
+		"/":        {"/app/e1", "/app/sub/e2", "/top"},
+		"/app":     {"/app/e1", "/app/sub/e2"},
+		"/app/sub": {"/app/sub/e2"},
+		"/none":    nil,
+	} {
+		if got, err := c.GetEphemerals(ctx, prefix); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("GetEphemerals(%s) = %v, %v; want %v", prefix, got, err, want)
+		}
+	}
+	if got, err := other.GetEphemerals(ctx, "/"); err != nil || !slices.Equal(got, []string{"/app/theirs"}) {
+		t.Fatalf("the other session's GetEphemerals = %v, %v", got, err)
+	}
+}
+
+// LastZxid follows the zxids of responses and events.
+func TestLastZxid(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	other := connect(t, s)
+	ctx := testCtx(t)
+	if _, err := c.Create(ctx, "/z", nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Exists(ctx, "/z")
+	if err != nil || st.Czxid == 0 || c.LastZxid() != uint64(st.Czxid) {
+		t.Fatalf("LastZxid = %d after a create at %d (%v)", c.LastZxid(), st.Czxid, err)
+	}
+	_, _, w, err := c.GetW(ctx, "/z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Set(ctx, "/z", []byte("x"), -1); err != nil {
+		t.Fatal(err)
+	}
+	ev := recvEvent(t, w)
+	if c.LastZxid() < ev.Zxid || ev.Zxid <= uint64(st.Czxid) {
+		t.Fatalf("LastZxid = %d after an event at %d", c.LastZxid(), ev.Zxid)
+	}
+}
+
+// RemoveWatches closes the removed one-shot watches' channels without an
+// event and leaves other kinds, later watches and persistent watches alone.
+func TestRemoveWatches(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	ctx := testCtx(t)
+	id := c.SessionID()
+	if _, err := c.Create(ctx, "/rw", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, dataW, err := c.GetW(ctx, "/rw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, childW, err := c.ChildrenW(ctx, "/rw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, existsW, err := c.ExistsW(ctx, "/rw/new")
+	if !errors.Is(err, ErrNoNode) {
+		t.Fatal(err)
+	}
+	pw, err := c.AddWatch(ctx, "/rw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.RemoveWatches(ctx, "/rw", WatchData); err != nil {
+		t.Fatal(err)
+	}
+	recvClosed(t, dataW)
+	if s.hasWatch(id, "/rw", 1) || !s.hasWatch(id, "/rw", 3) || !s.hasWatch(id, "/rw", 4) {
+		t.Fatal("RemoveWatches(WatchData) removed the wrong watches on the member")
+	}
+	wantCode(t, c.RemoveWatches(ctx, "/rw", WatchData), ErrNoWatcher, "removewatches", "/rw")
+
+	// With no kinds: every one-shot kind, including the EXISTS side of WatchData.
+	if err := c.RemoveWatches(ctx, "/rw/new"); err != nil {
+		t.Fatal(err)
+	}
+	recvClosed(t, existsW)
+	if _, err := c.Create(ctx, "/rw/new", nil); err != nil {
+		t.Fatal(err)
+	}
+	if ev := recvEvent(t, childW); ev.Type != EventNodeChildrenChanged {
+		t.Fatalf("children event = %+v", ev)
+	}
+	if ev := recvEvent(t, pw.Events()); ev.Type != EventNodeChildrenChanged || ev.Path != "/rw" {
+		t.Fatalf("persistent event = %+v", ev)
+	}
+	wantCode(t, c.RemoveWatches(ctx, "/rw"), ErrNoWatcher, "removewatches", "/rw")
+	if !s.hasWatch(id, "/rw", 4) || pw.Err() != nil {
+		t.Fatal("RemoveWatches removed a persistent watch")
+	}
+}
+
+// A watch set by a read sent after RemoveWatches survives it; one set
+// before is removed, even when the caller gave up waiting.
+func TestRemoveWatchesInOrder(t *testing.T) {
+	s := newFakeServer(t)
+	c := connect(t, s)
+	ctx := testCtx(t)
+	if _, err := c.Create(ctx, "/o", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, before, err := c.GetW(ctx, "/o")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	received := s.receivedCount()
+	s.withhold()
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := c.RemoveWatches(short, "/o", WatchData); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RemoveWatches with an ended context: %v", err)
+	}
+	after := make(chan (<-chan Event), 1)
+	go func() {
+		_, _, w, err := c.GetW(ctx, "/o")
+		if err != nil {
+			t.Error(err)
+		}
+		after <- w
+	}()
+	deadline := time.Now().Add(wait)
+	for s.receivedCount() < received+2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the member never received both requests")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.release()
+
+	recvClosed(t, before)
+	var w <-chan Event
+	select {
+	case w = <-after:
+	case <-time.After(wait):
+		t.Fatal("GetW never returned")
+	}
+	if _, err := c.Set(ctx, "/o", []byte("x"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if ev := recvEvent(t, w); ev.Type != EventNodeDataChanged {
+		t.Fatalf("later watch event = %+v", ev)
 	}
 }
 

@@ -205,12 +205,20 @@ func (c *Client) read(cn *conn) {
 	}
 }
 
-// answerLocked delivers resp to cl, registering its watch if it set one.
+// answerLocked delivers resp to cl, registering its watch if it set one and
+// ending the one-shot watches it removed.
 func (c *Client) answerLocked(cl *call, resp *wire.Response) {
+	code := errcode.Code(resp.Code)
+	// Even for an abandoned call: the member no longer has these watches,
+	// so their channels would never receive an event.
+	if rw := cl.req.GetRemoveWatches(); rw != nil && (code == errcode.Ok || code == errcode.NoWatcher) {
+		for _, k := range rw.Kinds {
+			c.closeWatchesLocked(watchKey{rw.Path, k})
+		}
+	}
 	if cl.internal || !cl.active {
 		return
 	}
-	code := errcode.Code(resp.Code)
 	if cl.watch != nil {
 		kind := cl.watchKnd
 		if kind == wire.WatchKind_WATCH_KIND_DATA && cl.req.GetExists() != nil && code == errcode.NoNode {

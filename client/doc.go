@@ -24,6 +24,14 @@
 // State reports where the session stands; WithStateFunc observes every
 // change (Connected, Disconnected, Expired, Closed).
 //
+// # Reads
+//
+// Reads are answered by the connected member from its own state, which may
+// lag behind the leader but never goes back for this client: a member the
+// session moves to answers only once it has caught up with LastZxid. Sync
+// makes the next read linearizable; ReadMulti runs several reads against
+// one state.
+//
 // # Errors
 //
 // Errors from the member are *Error values carrying the operation, the path
@@ -35,7 +43,9 @@
 //
 // GetW, ExistsW and ChildrenW set one-shot watches and return a channel that
 // receives at most one Event and is then closed. A channel closed without an
-// event means the session ended (expired or closed) before the watch fired.
+// event means RemoveWatches removed the watch, or the session ended (expired
+// or closed), before the watch fired. AddWatch sets a persistent watch, a
+// Watcher, which lasts until it is closed.
 // Watches survive reconnects: the client re-registers them and the member
 // reports what changed while it was away (Event.CatchUp).
 package client

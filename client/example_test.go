@@ -63,3 +63,31 @@ func ExampleError() {
 	// true false
 	// get /missing NoNode
 }
+
+// Read a node and list its children at one zxid: the two agree, even while
+// other clients change the node. Each read fails or succeeds on its own.
+// (This example needs a running server.)
+func ExampleClient_ReadMulti() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Connect(ctx, []string{"127.0.0.1:7181"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+
+	res, err := c.ReadMulti(ctx, client.GetOp("/app"), client.ChildrenOp("/app"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	switch err := res[0].Err; {
+	case errors.Is(err, client.ErrNoNode):
+		fmt.Println("no /app")
+		return
+	case err != nil:
+		log.Fatal(err)
+	}
+	// Read at the same zxid, the list found /app too (and its length is
+	// the Stat's NumChildren).
+	fmt.Printf("/app: %q, children %v\n", res[0].Data, res[1].Children)
+}

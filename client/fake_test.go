@@ -535,6 +535,52 @@ func (s *fakeServer) readLocked(sess *fsession, req *wire.Request) *wire.Respons
 		st := cloneStat(n.stat)
 		return &wire.Response{Result: &wire.Response_GetChildren{GetChildren: &wire.GetChildrenResult{
 			Children: slices.Sorted(maps.Keys(n.children)), Stat: st}}}
+	case *wire.Request_ReadMulti:
+		res := &wire.ReadMultiResult{}
+		for _, o := range op.ReadMulti.Ops {
+			n := s.nodes[o.Path]
+			r := &wire.ReadResult{}
+			switch {
+			case n == nil:
+				r.Code = int32(errcode.NoNode)
+			case o.Kind != wire.ReadKind_READ_KIND_EXISTS && !s.allowed(sess, n, 1):
+				r.Code = int32(errcode.NoAuth)
+			default:
+				r.Stat = cloneStat(n.stat)
+				switch o.Kind {
+				case wire.ReadKind_READ_KIND_GET_DATA:
+					r.Data = n.data
+				case wire.ReadKind_READ_KIND_GET_CHILDREN:
+					r.Children = slices.Sorted(maps.Keys(n.children))
+				}
+			}
+			res.Results = append(res.Results, r)
+		}
+		return &wire.Response{Result: &wire.Response_ReadMulti{ReadMulti: res}}
+	case *wire.Request_CountDescendants:
+		n := s.nodes[op.CountDescendants.Path]
+		if n == nil {
+			return code(errcode.NoNode)
+		}
+		if !s.allowed(sess, n, 1) {
+			return code(errcode.NoAuth)
+		}
+		var count int64
+		for p := range s.nodes {
+			if p != op.CountDescendants.Path && zpath.IsWithin(p, op.CountDescendants.Path) {
+				count++
+			}
+		}
+		return &wire.Response{Result: &wire.Response_CountDescendants{CountDescendants: &wire.CountDescendantsResult{Count: count}}}
+	case *wire.Request_GetEphemerals:
+		var paths []string
+		for p, n := range s.nodes {
+			if n.stat.EphemeralOwner == sess.id && zpath.IsWithin(p, op.GetEphemerals.PathPrefix) {
+				paths = append(paths, p)
+			}
+		}
+		slices.Sort(paths)
+		return &wire.Response{Result: &wire.Response_GetEphemerals{GetEphemerals: &wire.GetEphemeralsResult{Paths: paths}}}
 	case *wire.Request_AddWatch:
 		sess.watches[watchKey{op.AddWatch.Path, op.AddWatch.Kind}] = true
 		return &wire.Response{}

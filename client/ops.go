@@ -253,6 +253,32 @@ func (c *Client) SetACL(ctx context.Context, path string, acl []ACL, version int
 	return statFromWire(resp.GetStat().GetStat()), nil
 }
 
+// CountDescendants returns the number of nodes below path, not counting
+// path itself.
+func (c *Client) CountDescendants(ctx context.Context, path string) (int64, error) {
+	if err := checkPath("countdescendants", path); err != nil {
+		return 0, err
+	}
+	resp, err := c.do(ctx, &call{op: "countdescendants", path: path, req: &wire.Request{Op: &wire.Request_CountDescendants{CountDescendants: &wire.CountDescendants{Path: path}}}})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetCountDescendants().GetCount(), nil
+}
+
+// GetEphemerals returns the paths of this session's ephemeral nodes at or
+// below prefix ("/" for all), sorted bytewise.
+func (c *Client) GetEphemerals(ctx context.Context, prefix string) ([]string, error) {
+	if err := checkPath("getephemerals", prefix); err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, &call{op: "getephemerals", path: prefix, req: &wire.Request{Op: &wire.Request_GetEphemerals{GetEphemerals: &wire.GetEphemerals{PathPrefix: prefix}}}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetGetEphemerals().GetPaths(), nil
+}
+
 // AddAuth adds an identity to the session ("digest" scheme: auth is
 // "user:password"); a refused one matches ErrAuthFailed. The client resends
 // its identities when it resumes the session on another connection.
@@ -355,6 +381,79 @@ func (c *Client) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
 			first = &Error{Op: "multi", Code: code}
 		}
 		return out, first
+	}
+	return out, nil
+}
+
+// ReadOp is one read of a ReadMulti, made by GetOp, ChildrenOp or ExistsOp.
+type ReadOp struct {
+	op  *wire.ReadOp
+	err error
+}
+
+// GetOp reads a node's data and Stat in a ReadMulti.
+func GetOp(path string) ReadOp {
+	return ReadOp{op: &wire.ReadOp{Kind: wire.ReadKind_READ_KIND_GET_DATA, Path: path}, err: checkPath("get", path)}
+}
+
+// ChildrenOp lists a node's children in a ReadMulti.
+func ChildrenOp(path string) ReadOp {
+	return ReadOp{op: &wire.ReadOp{Kind: wire.ReadKind_READ_KIND_GET_CHILDREN, Path: path}, err: checkPath("children", path)}
+}
+
+// ExistsOp reads a node's Stat in a ReadMulti.
+func ExistsOp(path string) ReadOp {
+	return ReadOp{op: &wire.ReadOp{Kind: wire.ReadKind_READ_KIND_EXISTS, Path: path}, err: checkPath("exists", path)}
+}
+
+// ReadResult is the outcome of one read of a ReadMulti.
+type ReadResult struct {
+	// Data is the node's data, for a GetOp.
+	Data []byte
+	// Children are the names of the node's children, sorted bytewise, for
+	// a ChildrenOp.
+	Children []string
+	// Stat is the node's Stat.
+	Stat Stat
+	// Err is nil if the read succeeded, else its *Error (Op "readmulti",
+	// the read's path): ErrNoNode for a missing node, for instance.
+	Err error
+}
+
+// ReadMulti runs reads against one state of the tree (one zxid) and returns
+// one result per read. Each read succeeds or fails on its own, in its
+// ReadResult.Err; the error returned is for the request as a whole (a
+// context ended, the session ended). It sets no watches. A ReadMulti of no
+// reads sends nothing.
+func (c *Client) ReadMulti(ctx context.Context, ops ...ReadOp) ([]ReadResult, error) {
+	m := &wire.ReadMulti{Ops: make([]*wire.ReadOp, len(ops))}
+	for i, o := range ops {
+		if o.err != nil {
+			return nil, o.err
+		}
+		if o.op == nil {
+			return nil, badArgs("readmulti", "", "zero ReadOp")
+		}
+		m.Ops[i] = o.op
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	resp, err := c.do(ctx, &call{op: "readmulti", req: &wire.Request{Op: &wire.Request_ReadMulti{ReadMulti: m}}})
+	if err != nil {
+		return nil, err
+	}
+	rs := resp.GetReadMulti().GetResults()
+	if len(rs) != len(ops) {
+		return nil, &Error{Op: "readmulti", Code: errcode.MarshallingError, Reason: "result count differs from read count"}
+	}
+	out := make([]ReadResult, len(ops))
+	for i, r := range rs {
+		if rc := errcode.Code(r.Code); rc != errcode.Ok {
+			out[i].Err = &Error{Op: "readmulti", Path: ops[i].op.Path, Code: rc}
+			continue
+		}
+		out[i] = ReadResult{Data: r.Data, Children: r.Children, Stat: statFromWire(r.Stat)}
 	}
 	return out, nil
 }

@@ -81,6 +81,58 @@ func (c *Client) AddWatch(ctx context.Context, path string, recursive bool) (*Wa
 	return w, nil
 }
 
+// WatchKind selects one-shot watches for RemoveWatches.
+type WatchKind int32
+
+// The kinds of one-shot watches. Persistent watches are not among them:
+// Watcher.Close ends those.
+const (
+	// WatchData is the watch GetW sets, and ExistsW whether or not the
+	// node existed.
+	WatchData = WatchKind(wire.WatchKind_WATCH_KIND_DATA)
+	// WatchChildren is the watch ChildrenW sets.
+	WatchChildren = WatchKind(wire.WatchKind_WATCH_KIND_CHILDREN)
+)
+
+// RemoveWatches removes this session's one-shot watches of kinds on path
+// (of both kinds if none is given); their channels are closed without an
+// event. If the member had no such watch, the error matches ErrNoWatcher.
+// Persistent watches on path are left alone.
+func (c *Client) RemoveWatches(ctx context.Context, path string, kinds ...WatchKind) error {
+	if err := checkPath("removewatches", path); err != nil {
+		return err
+	}
+	if len(kinds) == 0 {
+		kinds = []WatchKind{WatchData, WatchChildren}
+	}
+	var wk []wire.WatchKind
+	for _, k := range kinds {
+		switch k {
+		case WatchData:
+			// The member keeps DATA and EXISTS as one watch, the client
+			// apart (see fireLocked): name both.
+			wk = append(wk, wire.WatchKind_WATCH_KIND_DATA, wire.WatchKind_WATCH_KIND_EXISTS)
+		case WatchChildren:
+			wk = append(wk, wire.WatchKind_WATCH_KIND_CHILDREN)
+		default:
+			return badArgs("removewatches", path, "unknown watch kind")
+		}
+	}
+	// The channels are closed as the response arrives (answerLocked), so a
+	// watch set by a read sent after this call survives it.
+	_, err := c.do(ctx, &call{op: "removewatches", path: path, req: &wire.Request{Op: &wire.Request_RemoveWatches{RemoveWatches: &wire.RemoveWatches{
+		Path: path, Kinds: wk}}}})
+	return err
+}
+
+// closeWatchesLocked ends the one-shot watches of key without an event.
+func (c *Client) closeWatchesLocked(key watchKey) {
+	for _, ch := range c.watches[key] {
+		close(ch)
+	}
+	delete(c.watches, key)
+}
+
 // endWatcherLocked removes w and closes its channel, once.
 func (c *Client) endWatcherLocked(w *Watcher, err error) {
 	if w.err != nil {
