@@ -266,8 +266,10 @@ func (c *Client) CountDescendants(ctx context.Context, path string) (int64, erro
 	return resp.GetCountDescendants().GetCount(), nil
 }
 
-// GetEphemerals returns the paths of this session's ephemeral nodes at or
-// below prefix ("/" for all), sorted bytewise.
+// GetEphemerals returns the paths of this session's ephemeral nodes that
+// begin with prefix, sorted bytewise. As in ZooKeeper the prefix is a plain
+// string prefix ("/app/job-" matches "/app/job-0001") and must be a valid
+// path; "/" lists them all.
 func (c *Client) GetEphemerals(ctx context.Context, prefix string) ([]string, error) {
 	if err := checkPath("getephemerals", prefix); err != nil {
 		return nil, err

@@ -623,3 +623,37 @@ func TestRestartKeepsDataAndSessions(t *testing.T) {
 		t.Fatalf("data after restart: %v %v", data, err)
 	}
 }
+
+func TestReadsOfSeveralKinds(t *testing.T) {
+	m := servertest.Start(t, server.Config{})
+	c := connect(t, m)
+	ctx := ctxFor(t, 10*time.Second)
+	must(c.Create(ctx, "/app/job-0001", []byte("a"), client.WithParents(), client.WithMode(client.ModeEphemeral)))(t)
+	must(c.Create(ctx, "/app/job-0002", nil, client.WithMode(client.ModeEphemeral)))(t)
+	must(c.Create(ctx, "/app/other", nil, client.WithMode(client.ModeEphemeral)))(t)
+	got := must(c.GetEphemerals(ctx, "/app/job-"))(t)
+	if !slices.Equal(got, []string{"/app/job-0001", "/app/job-0002"}) {
+		t.Fatalf("ephemerals by prefix: %v", got)
+	}
+	if n := must(c.CountDescendants(ctx, "/"))(t); n != 5 { // /arbor, /app and its three
+		t.Fatalf("descendants of /: %d", n)
+	}
+	res, err := c.ReadMulti(ctx, client.GetOp("/app/job-0001"), client.ChildrenOp("/app"), client.ExistsOp("/nope"))
+	if err != nil || string(res[0].Data) != "a" || len(res[1].Children) != 3 || !errors.Is(res[2].Err, client.ErrNoNode) {
+		t.Fatalf("read multi: %+v %v", res, err)
+	}
+	if uint64(res[0].Stat.Mzxid) > c.LastZxid() {
+		t.Fatalf("last zxid %d behind a read's mzxid %d", c.LastZxid(), res[0].Stat.Mzxid)
+	}
+	// RemoveWatches: a removed one-shot watch never fires.
+	_, _, ch, err := c.GetW(ctx, "/app/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveWatches(ctx, "/app/other", client.WatchData); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "removing it again", c.RemoveWatches(ctx, "/app/other", client.WatchData), client.ErrNoWatcher)
+	must(c.Set(ctx, "/app/other", []byte("x"), -1))(t)
+	noEvent(t, ch, 100*time.Millisecond)
+}

@@ -3119,8 +3119,9 @@ func (x *CountDescendantsResult) GetCount() int64 {
 	return 0
 }
 
-// GetEphemerals lists this session's ephemeral nodes at or below
-// path_prefix ("/" for all). Result: get_ephemerals.
+// GetEphemerals lists this session's ephemeral nodes whose paths begin
+// with path_prefix, a plain string prefix as in ZooKeeper ("/app/job-"
+// matches "/app/job-0001"; "/" lists all). Result: get_ephemerals.
 type GetEphemerals struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PathPrefix    string                 `protobuf:"bytes,1,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
