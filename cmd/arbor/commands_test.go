@@ -36,11 +36,15 @@ func TestCreateGetSetDelete(t *testing.T) {
 	if !strings.HasPrefix(got, "v2\nczxid = ") || !strings.Contains(got, "\nversion = 2\n") {
 		t.Errorf("get --stat printed %q", got)
 	}
+	ok(t, addr, "set", "/a", "--", "-1") // DATA that looks like a flag
+	if got := ok(t, addr, "get", "/a"); got != "-1" {
+		t.Errorf("get after set -- -1 printed %q", got)
+	}
 	ok(t, addr, "create", "/empty")
 	if got := ok(t, addr, "get", "/empty"); got != "" {
 		t.Errorf("get of a node created without DATA printed %q", got)
 	}
-	ok(t, addr, "delete", "/a", "--version", "2")
+	ok(t, addr, "delete", "/a", "--version", "3")
 	ok(t, addr, "delete", "/empty")
 	fails(t, addr, 1, "arbor: get /a: NoNode", "get", "/a")
 	ok(t, addr, "sync", "/")

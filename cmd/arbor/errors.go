@@ -31,7 +31,8 @@ func report(w io.Writer, err error) int {
 	}
 	fmt.Fprintf(w, "arbor: %s\n", oneLine(err.Error()))
 	var ue *usageError
-	if errors.As(err, &ue) {
+	var ce *configError
+	if errors.As(err, &ue) || errors.As(err, &ce) {
 		return exitUsage
 	}
 	var ec cli.ExitCoder
