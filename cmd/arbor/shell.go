@@ -187,6 +187,9 @@ func (r *linerReader) readLine() (string, error) {
 		if errors.Is(err, liner.ErrPromptAborted) {
 			continue // Ctrl-C drops the line, as in a shell
 		}
+		if errors.Is(err, io.EOF) {
+			fmt.Println() // end the prompt's line, as a shell does on Ctrl-D
+		}
 		if err != nil {
 			return "", err
 		}
