@@ -81,11 +81,9 @@ func newApp(e *env) *cli.App {
 			}
 			return cli.ShowAppHelp(c)
 		},
-		Commands:             append(nodeCommands(e), serverCommand(e), shellCommand(e)),
-		OnUsageError:         onUsageError,
-		ExitErrHandler:       func(*cli.Context, error) {}, // run reports; never os.Exit inside the app (the shell runs it per line)
-		HideHelpCommand:      false,
-		EnableBashCompletion: false,
+		Commands:       append(nodeCommands(e), serverCommand(e), shellCommand(e)),
+		OnUsageError:   onUsageError,
+		ExitErrHandler: func(*cli.Context, error) {}, // run reports; never os.Exit inside the app (the shell runs it per line)
 	}
 	for _, cmd := range app.Commands {
 		if cmd.OnUsageError == nil {

@@ -50,6 +50,20 @@ func TestCreateGetSetDelete(t *testing.T) {
 	ok(t, addr, "sync", "/")
 }
 
+func TestServersFromEnv(t *testing.T) {
+	t.Parallel()
+	addr := member(t)
+	r := runEnv(t, cleanEnv(t, "ARBOR_SERVERS="+addr), "", "create", "/env")
+	if r.code != 0 || r.stdout != "/env\n" {
+		t.Errorf("create with ARBOR_SERVERS set: %v", r)
+	}
+	// --servers wins over ARBOR_SERVERS.
+	r = runEnv(t, cleanEnv(t, "ARBOR_SERVERS="+freeAddr(t)), "", "--servers", addr, "get", "/env")
+	if r.code != 0 {
+		t.Errorf("get with --servers and a wrong ARBOR_SERVERS: %v", r)
+	}
+}
+
 func TestOperationErrors(t *testing.T) {
 	t.Parallel()
 	addr := member(t)

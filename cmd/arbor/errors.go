@@ -42,7 +42,8 @@ func report(w io.Writer, err error) int {
 	return exitError
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// oneLine keeps a report on one line (joined errors have several).
+func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
 
 // reported is an error already reported; it carries the exit status only.
 type reported struct{ status int }
