@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/arbor-coord/arbor/client"
+)
+
+// withSession runs fn with a session: the shell's shared one, or a new one
+// that is closed before withSession returns, so that an ephemeral node a
+// one-shot command created is gone when the command exits. Connecting is
+// bounded by --timeout, and so is fn's ctx unless openEnded; an interrupt
+// or SIGTERM ends both.
+func (e *env) withSession(c *cli.Context, openEnded bool, fn func(ctx context.Context, cl *client.Client) error) (err error) {
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	timeout := c.Duration("timeout")
+	cl := e.shared
+	if cl == nil {
+		servers, err := parseServers(c.String("servers"))
+		if err != nil {
+			return err
+		}
+		connectCtx, cancel := context.WithTimeout(ctx, timeout)
+		cl, err = client.Connect(connectCtx, servers)
+		cancel()
+		if err != nil {
+			return &opError{op: "connect", path: strings.Join(servers, ","), err: err}
+		}
+		defer func() {
+			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+			defer cancel()
+			if cerr := cl.Close(closeCtx); cerr != nil && err == nil {
+				err = &opError{op: "close", err: cerr}
+			}
+		}()
+	}
+	if !openEnded {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return fn(ctx, cl)
+}
+
+func parseServers(s string) ([]string, error) {
+	var servers []string
+	for _, hp := range strings.Split(s, ",") {
+		if hp = strings.TrimSpace(hp); hp != "" {
+			servers = append(servers, hp)
+		}
+	}
+	if len(servers) == 0 {
+		return nil, usagef("--servers %q: want HOST:PORT[,HOST:PORT...]", s)
+	}
+	return servers, nil
+}
