@@ -72,11 +72,14 @@ func logger(l *slog.Logger) *slog.Logger {
 	return l
 }
 
-// pebbleLogger adapts slog to Pebble's logger interface.
+// pebbleLogger adapts slog to Pebble's logger interface. Pebble's info
+// lines (WAL recovery, compactions) go out at debug.
 type pebbleLogger struct{ l *slog.Logger }
 
 func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Info(fmt.Sprintf(format, args...), "component", "pebble")
+	if p.l.Enabled(context.Background(), slog.LevelDebug) {
+		p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+	}
 }
 
 func (p pebbleLogger) Errorf(format string, args ...any) {

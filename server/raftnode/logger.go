@@ -7,13 +7,15 @@ import (
 )
 
 // slogLogger adapts a *slog.Logger to raft.Logger. raft's Fatal and Panic
-// both panic: a library must not exit the process.
+// both panic: a library must not exit the process. raft's Info lines (every
+// vote and term step) go out at debug: the Node logs the role changes an
+// operator needs at info itself.
 type slogLogger struct{ l *slog.Logger }
 
 func (s slogLogger) Debug(v ...any)                 { s.l.Debug(fmt.Sprint(v...)) }
 func (s slogLogger) Debugf(format string, v ...any) { s.debugf(format, v...) }
-func (s slogLogger) Info(v ...any)                  { s.l.Info(fmt.Sprint(v...)) }
-func (s slogLogger) Infof(format string, v ...any)  { s.l.Info(fmt.Sprintf(format, v...)) }
+func (s slogLogger) Info(v ...any)                  { s.l.Debug(fmt.Sprint(v...)) }
+func (s slogLogger) Infof(format string, v ...any)  { s.debugf(format, v...) }
 func (s slogLogger) Warning(v ...any)               { s.l.Warn(fmt.Sprint(v...)) }
 func (s slogLogger) Warningf(format string, v ...any) {
 	s.l.Warn(fmt.Sprintf(format, v...))
