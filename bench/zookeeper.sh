@@ -3,9 +3,10 @@
 # 3.8) on this machine with zkbench.
 #
 # It installs the package if it is missing, starts one ZooKeeper on a
-# loopback port with a temporary data directory (fsync on, ZooKeeper's
-# default; the directory is under $TMPDIR, or /tmp), waits until it answers, runs zkbench once per workload given,
-# then stops that ZooKeeper by its PID and removes the temporary directory.
+# loopback port with a temporary data directory (under $TMPDIR, or /tmp;
+# fsync on, ZooKeeper's default), waits until it serves, runs zkbench once
+# per workload given, then stops that ZooKeeper by its PID and removes the
+# temporary directory. Flags after `--` come last, so they override.
 #
 # Usage:
 #   bench/zookeeper.sh [WORKLOAD[:CLIENTS] ...] [-- ZKBENCH_FLAGS ...]
