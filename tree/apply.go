@@ -51,6 +51,7 @@ func (t *Tree) Apply(entries []Entry) ([]Result, error) {
 			t.cache.put(p, e.n)
 		}
 	}
+	t.sessCache.committed(a)
 	return results, nil
 }
 
@@ -599,6 +600,10 @@ func (a *applier) reap(op *Reap) errcode.Code {
 func (a *applier) getSession(id int64) *Session {
 	if s, ok := a.sessions[id]; ok {
 		return s
+	}
+	if e := a.t.sessCache.get(id); e != nil && e.recKnown {
+		a.sessions[id] = e.rec
+		return e.rec
 	}
 	var s *Session
 	v, err := getBytes(a.t.db, sessionKey(id))

@@ -118,6 +118,21 @@ func (a *applier) recorded(id int64, seq uint64) []byte {
 			return nil
 		}
 	}
+	// Above every stored result (a session's next write): no lookup.
+	e := a.t.sessCache.entry(id)
+	if !e.maxKnown {
+		m, err := a.t.maxRecordedSeq(id)
+		if err != nil {
+			if a.err == nil {
+				a.err = err
+			}
+			return nil
+		}
+		e.maxSeq, e.maxKnown = m, true
+	}
+	if seq > e.maxSeq {
+		return nil
+	}
 	v, err := getBytes(a.t.db, resultKey(id, seq))
 	if err != nil {
 		if !errors.Is(err, pebble.ErrNotFound) && a.err == nil {

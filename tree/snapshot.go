@@ -115,6 +115,7 @@ func (t *Tree) Export(w io.Writer) (Digest, error) {
 // failed Import, Apply returns ErrIncompleteImport.
 func (t *Tree) Import(r io.Reader) (Digest, error) {
 	t.cache.clear()
+	t.sessCache.clear()
 	dg, err := t.importStream(bufio.NewReaderSize(r, 256<<10))
 	if err != nil {
 		t.importFailed = true

@@ -44,6 +44,8 @@ type Tree struct {
 	openACL []ACL // shared by every node with the open ACL; never modified
 	applied atomic.Uint64
 	cache   *nodeCache // used by Apply and Import only
+	// sessCache is used by Apply and Import only.
+	sessCache *sessionCache
 	// importFailed is set while the state is partial after a failed
 	// Import; Apply refuses to run until an Import succeeds.
 	importFailed bool
@@ -53,7 +55,7 @@ type Tree struct {
 // and the reserved /arbor node, at applied index 0) in an empty store. The
 // caller keeps ownership of db and closes it after it stops using the tree.
 func Open(db *pebble.DB, opts Options) (*Tree, error) {
-	t := &Tree{db: db, maxData: opts.MaxDataBytes, log: opts.Logger, openACL: OpenACL(), cache: newNodeCache()}
+	t := &Tree{db: db, maxData: opts.MaxDataBytes, log: opts.Logger, openACL: OpenACL(), cache: newNodeCache(), sessCache: newSessionCache()}
 	if t.maxData <= 0 {
 		t.maxData = DefaultMaxDataBytes
 	}
