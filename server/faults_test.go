@@ -92,9 +92,6 @@ func freeAddr(t *testing.T) string {
 // TestKill9LosesNothingAcknowledged: a member killed with SIGKILL while
 // 32 clients write has, after a restart, every write it acknowledged.
 func TestKill9LosesNothingAcknowledged(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts member processes")
-	}
 	dir, addr := t.TempDir(), freeAddr(t)
 	p := startMemberProcess(t, dir, addr)
 	ctx := ctxFor(t, 60*time.Second)
