@@ -98,26 +98,21 @@ func BenchmarkE2ECreate(b *testing.B) {
 }
 
 func BenchmarkE2ESet(b *testing.B) {
-	for _, n := range []int{1, 64} {
-		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
-			m := servertest.Start(b, server.Config{})
-			cs := benchClients(b, m, n)
-			ctx := context.Background()
-			data := make([]byte, 1024)
-			for i := 0; i < 1000; i++ {
-				if _, err := cs[0].Create(ctx, fmt.Sprintf("/k%d", i), data); err != nil {
-					b.Fatal(err)
-				}
-			}
-			runClosedLoop(b, cs, func(c *client.Client, i int) error {
-				_, err := c.Set(ctx, fmt.Sprintf("/k%d", rand.IntN(1000)), data, -1)
-				return err
-			})
-		})
-	}
+	benchKeyed(b, func(ctx context.Context, c *client.Client, p string, data []byte) error {
+		_, err := c.Set(ctx, p, data, -1)
+		return err
+	})
 }
 
 func BenchmarkE2EGet(b *testing.B) {
+	benchKeyed(b, func(ctx context.Context, c *client.Client, p string, _ []byte) error {
+		_, _, err := c.Get(ctx, p)
+		return err
+	})
+}
+
+// benchKeyed runs op on 1 KiB nodes chosen at random among 1,000.
+func benchKeyed(b *testing.B, op func(ctx context.Context, c *client.Client, p string, data []byte) error) {
 	for _, n := range []int{1, 64} {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			m := servertest.Start(b, server.Config{})
@@ -129,9 +124,8 @@ func BenchmarkE2EGet(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			runClosedLoop(b, cs, func(c *client.Client, i int) error {
-				_, _, err := c.Get(ctx, fmt.Sprintf("/k%d", rand.IntN(1000)))
-				return err
+			runClosedLoop(b, cs, func(c *client.Client, _ int) error {
+				return op(ctx, c, fmt.Sprintf("/k%d", rand.IntN(1000)), data)
 			})
 		})
 	}

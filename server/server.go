@@ -223,7 +223,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { served <- s.http.Serve(s.ln) }()
 	s.loops.Add(2)
 	go func() { defer s.loops.Done(); s.sessions.run(s.loopsCtx) }()
-	go func() { defer s.loops.Done(); s.reap(s.loopsCtx) }()
+	go func() { defer s.loops.Done(); every(s.loopsCtx, s.cfg.ReapInterval, s.reap) }()
 	s.log.Info("arbor serving", "listen", s.Addr(), "data_dir", s.cfg.DataDir,
 		"applied", s.replica.tree.Applied(), "session_timeout_min", s.cfg.MinSessionTimeout, "session_timeout_max", s.cfg.MaxSessionTimeout)
 	var failure error
@@ -291,35 +291,40 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// reap proposes the deletion of container and TTL nodes that are due, at
-// every ReapInterval, until ctx ends. It is a leader duty; a single member
-// is always the leader.
-func (s *Server) reap(ctx context.Context) {
-	t := time.NewTicker(s.cfg.ReapInterval)
+// every runs f at every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			f(ctx)
 		}
-		paths, err := s.replica.tree.DeletionCandidates(s.replica.now().UnixMilli(), 1000)
+	}
+}
+
+// reap proposes the deletion of the container and TTL nodes that are due.
+// It is a leader duty (a single member is always the leader), run at every
+// ReapInterval.
+func (s *Server) reap(ctx context.Context) {
+	paths, err := s.replica.tree.DeletionCandidates(s.replica.now().UnixMilli(), 1000)
+	if err != nil {
+		s.log.Error("reap: list candidates", "err", err)
+		return
+	}
+	for _, p := range paths {
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		res, err := s.replica.propose(pctx, &tree.Command{System: true, Op: &tree.Reap{Path: p}})
+		cancel()
 		if err != nil {
-			s.log.Error("reap: list candidates", "err", err)
+			if ctx.Err() == nil {
+				s.log.Warn("reap: not applied; retrying next round", "path", p, "err", err)
+			}
 			continue
 		}
-		for _, p := range paths {
-			pctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-			res, err := s.replica.propose(pctx, &tree.Command{System: true, Op: &tree.Reap{Path: p}})
-			cancel()
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("reap: not applied; retrying next round", "path", p, "err", err)
-				}
-				continue
-			}
-			s.log.Debug("reaped", "path", p, "code", res.Code.Name())
-		}
+		s.log.Debug("reaped", "path", p, "code", res.Code.Name())
 	}
 }
 

@@ -170,16 +170,7 @@ func (s *sessions) expire(ctx context.Context, id int64) bool {
 
 // run expires due sessions every tick until ctx ends.
 func (s *sessions) run(ctx context.Context) {
-	t := time.NewTicker(s.limits.Tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.expireDue(ctx)
-		}
-	}
+	every(ctx, s.limits.Tick, func(ctx context.Context) { s.expireDue(ctx) })
 }
 
 // count returns the number of sessions tracked.

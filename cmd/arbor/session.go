@@ -6,6 +6,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -27,16 +28,11 @@ func (e *env) withSession(c *cli.Context, openEnded bool, fn func(ctx context.Co
 		if err != nil {
 			return err
 		}
-		connectCtx, cancel := context.WithTimeout(ctx, timeout)
-		cl, err = client.Connect(connectCtx, servers)
-		cancel()
-		if err != nil {
-			return &opError{op: "connect", path: strings.Join(servers, ","), err: err}
+		if cl, err = dial(ctx, servers, timeout); err != nil {
+			return err
 		}
 		defer func() {
-			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
-			defer cancel()
-			if cerr := cl.Close(closeCtx); cerr != nil && err == nil {
+			if cerr := closeSession(ctx, cl); cerr != nil && err == nil {
 				err = &opError{op: "close", err: cerr}
 			}
 		}()
@@ -60,4 +56,23 @@ func parseServers(s string) ([]string, error) {
 		return nil, usagef("--servers %q: want HOST:PORT[,HOST:PORT...]", s)
 	}
 	return servers, nil
+}
+
+// dial opens a session on one of servers within timeout.
+func dial(ctx context.Context, servers []string, timeout time.Duration) (*client.Client, error) {
+	connectCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cl, err := client.Connect(connectCtx, servers)
+	if err != nil {
+		return nil, &opError{op: "connect", path: strings.Join(servers, ","), err: err}
+	}
+	return cl, nil
+}
+
+// closeSession ends cl's session, on a fresh context bounded by
+// closeTimeout so that an interrupted command still closes it.
+func closeSession(ctx context.Context, cl *client.Client) error {
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	defer cancel()
+	return cl.Close(closeCtx)
 }

@@ -58,16 +58,12 @@ func (e *env) shell(c *cli.Context) error {
 	// (withSession), and at the prompt to liner.
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM)
 	defer stop()
-	connectCtx, cancel := context.WithTimeout(ctx, c.Duration("timeout"))
-	cl, err := client.Connect(connectCtx, servers)
-	cancel()
+	cl, err := dial(ctx, servers, c.Duration("timeout"))
 	if err != nil {
-		return &opError{op: "connect", path: strings.Join(servers, ","), err: err}
+		return err
 	}
 	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
-		defer cancel()
-		_ = cl.Close(closeCtx) // at worst the session expires on its own
+		_ = closeSession(ctx, cl) // at worst the session expires on its own
 	}()
 
 	var lines lineReader
