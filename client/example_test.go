@@ -5,18 +5,44 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/server"
 )
 
+// member starts an arbor member for an example, in-process on a free
+// loopback port with its data in a temporary directory, and returns its
+// address and the function that stops it. Outside tests, run
+// `go run ./cmd/arbor server` and use "127.0.0.1:7181".
+func member() (addr string, stop func()) {
+	dir, err := os.MkdirTemp("", "arbor-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	return srv.Addr(), func() {
+		cancel()
+		<-done
+		os.RemoveAll(dir)
+	}
+}
+
 // Connect to a member, write, read and watch a node, then close the
-// session. (This example needs a running server: `go run ./cmd/arbor
-// server`.)
+// session.
 func Example() {
+	addr, stop := member()
+	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Connect(ctx, []string{"127.0.0.1:7181"}, client.WithSessionTimeout(10*time.Second))
+	c, err := client.Connect(ctx, []string{addr}, client.WithSessionTimeout(10*time.Second))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -46,6 +72,9 @@ func Example() {
 	case <-ctx.Done():
 		log.Fatal(ctx.Err())
 	}
+	// Output:
+	// /app: "v1" version 0; created /app/job-0000000000
+	// NodeDataChanged /app
 }
 
 // Errors carry the operation, the path and the code, and match the
@@ -66,15 +95,19 @@ func ExampleError() {
 
 // Read a node and list its children at one zxid: the two agree, even while
 // other clients change the node. Each read fails or succeeds on its own.
-// (This example needs a running server.)
 func ExampleClient_ReadMulti() {
+	addr, stop := member()
+	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Connect(ctx, []string{"127.0.0.1:7181"})
+	c, err := client.Connect(ctx, []string{addr})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer c.Close(context.WithoutCancel(ctx))
+	if _, err := c.Create(ctx, "/app/a", []byte("x"), client.WithParents()); err != nil {
+		log.Fatal(err)
+	}
 
 	res, err := c.ReadMulti(ctx, client.GetOp("/app"), client.ChildrenOp("/app"))
 	if err != nil {
@@ -90,4 +123,5 @@ func ExampleClient_ReadMulti() {
 	// Read at the same zxid, the list found /app too (and its length is
 	// the Stat's NumChildren).
 	fmt.Printf("/app: %q, children %v\n", res[0].Data, res[1].Children)
+	// Output: /app: "", children [a]
 }

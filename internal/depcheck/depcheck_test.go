@@ -64,9 +64,10 @@ var houseRules = rules{
 		{target: "cmd/...", by: []string{"cmd/..."}},
 	},
 	// Edges allowed in _test.go files only, overriding both tables above.
-	// (Tests of client or recipes that start in-process servers through
-	// server/servertest would be one: {from: "client/...", to: "server/servertest"}.)
-	testOnly: nil,
+	testOnly: []edgeRule{
+		// The client's runnable examples start a member in-process.
+		{from: "client", to: "server"},
+	},
 }
 
 // purePackages are driven by one owner goroutine in server: they start no
