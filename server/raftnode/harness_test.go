@@ -108,6 +108,7 @@ type recorder struct {
 	applied uint64
 	entries []Entry // every entry applied, in order
 	calls   int
+	largest int // the most entries one Apply call carried
 	fail    error
 }
 
@@ -129,6 +130,7 @@ func (r *recorder) Apply(_ context.Context, ents []Entry) error {
 		r.entries = append(r.entries, e)
 	}
 	r.calls++
+	r.largest = max(r.largest, len(ents))
 	select {
 	case r.changed <- struct{}{}:
 	default:

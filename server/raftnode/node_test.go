@@ -103,11 +103,15 @@ func TestBatching(t *testing.T) {
 		}
 		next[p]++
 	}
+	// The proposals queued while the loop was held went into one Ready:
+	// one fsync and one Apply for all of them. (How well the later ones
+	// batch depends on the scheduler, so it is logged, not asserted: the
+	// benchmarks measure it.)
 	syncs := s.syncs.wal.Load() - syncsBefore
 	applies := app.calls - callsBefore
-	t.Logf("%d proposals: %d WAL fsyncs, %d Apply calls", proposers*each, syncs, applies)
-	if syncs >= proposers*each/2 || applies >= proposers*each/2 {
-		t.Fatalf("%d proposals took %d fsyncs and %d Apply calls: not batched", proposers*each, syncs, applies)
+	t.Logf("%d proposals: %d WAL fsyncs, %d Apply calls, at most %d entries in one", proposers*each, syncs, applies, app.largest)
+	if app.largest < proposers {
+		t.Fatalf("the %d proposals queued during an fsync were applied in runs of at most %d: not batched", proposers, app.largest)
 	}
 }
 
