@@ -16,7 +16,7 @@ import (
 // reach into the pipeline: a frontend for another protocol would replace
 // only this.
 
-// command builds the tree op of a write request, or reports that the
+// writeOp builds the tree op of a write request, or reports that the
 // request is not a write.
 func writeOp(r *wire.Request) (tree.Op, bool) {
 	switch op := r.GetOp().(type) {

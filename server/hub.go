@@ -98,7 +98,7 @@ func (h *hub) removeWatches(c *conn, p string, ks watch.Kind) bool {
 	return h.reg.Remove(c.watcher, p, ks)
 }
 
-// watchCount returns the registrations held on this member.
+// stats returns the counts of the watch registry.
 func (h *hub) stats() watch.Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
