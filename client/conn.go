@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -166,12 +167,21 @@ func (c *Client) handshake(ws *websocket.Conn) (*wire.ConnectResult, uint64, err
 func (c *Client) read(cn *conn) {
 	defer c.wg.Done()
 	defer cn.close()
+	c.mu.Lock()
+	idle := c.timeout * 2 / 3 // set before this connection's reader starts
+	c.mu.Unlock()
+	var (
+		deadline time.Time
+		buf      bytes.Buffer // each frame in turn: the decoder does not alias it
+	)
 	for {
-		c.mu.Lock()
-		idle := c.timeout * 2 / 3
-		c.mu.Unlock()
-		cn.ws.SetReadDeadline(time.Now().Add(idle))
-		_, b, err := cn.ws.ReadMessage()
+		// Moved at most every eighth of idle: setting a deadline costs a
+		// runtime timer update per frame otherwise.
+		if now := time.Now(); deadline.Sub(now) < idle-idle/8 {
+			deadline = now.Add(idle)
+			cn.ws.SetReadDeadline(deadline)
+		}
+		b, err := readFrame(cn.ws, &buf)
 		if err != nil {
 			c.log.Debug("arbor: connection lost", "err", err)
 			return
@@ -300,4 +310,21 @@ func sleepOrDone(done <-chan struct{}, d time.Duration) bool {
 	case <-done:
 		return false
 	}
+}
+
+// readFrame reads the next message into buf, which it reuses (and lets go
+// of after a frame over 64 KiB): the bytes are valid until the next call.
+func readFrame(ws *websocket.Conn, buf *bytes.Buffer) ([]byte, error) {
+	if buf.Cap() > 64<<10 {
+		*buf = bytes.Buffer{}
+	}
+	buf.Reset()
+	_, r, err := ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

@@ -95,15 +95,22 @@ func DecodeRequest(b []byte) (*Request, error) {
 // EncodeServerMessage validates m as DecodeServerMessage would and returns
 // its binary encoding, one frame of SubprotocolProto.
 func EncodeServerMessage(m *ServerMessage) ([]byte, error) {
+	return AppendServerMessage(nil, m)
+}
+
+// AppendServerMessage is EncodeServerMessage appending the frame to dst,
+// so that a writer can reuse one buffer for its frames. On an error it
+// returns dst unchanged.
+func AppendServerMessage(dst []byte, m *ServerMessage) ([]byte, error) {
 	if err := validateServerMessage(m); err != nil {
-		return nil, fmt.Errorf("wire: encode server message: %w", err)
+		return dst, fmt.Errorf("wire: encode server message: %w", err)
 	}
-	b, err := proto.Marshal(m)
+	b, err := proto.MarshalOptions{}.MarshalAppend(dst, m)
 	if err != nil {
-		return nil, fmt.Errorf("wire: encode server message: %w: %v", ErrMalformed, err)
+		return dst, fmt.Errorf("wire: encode server message: %w: %v", ErrMalformed, err)
 	}
-	if err := scanFrame(b, serverMessageDesc()); err != nil {
-		return nil, fmt.Errorf("wire: encode server message: %w", err)
+	if err := scanFrame(b[len(dst):], serverMessageDesc()); err != nil {
+		return dst, fmt.Errorf("wire: encode server message: %w", err)
 	}
 	return b, nil
 }
@@ -175,17 +182,23 @@ func DecodeRequestJSON(b []byte) (*Request, error) {
 // EncodeServerMessageJSON validates m as DecodeServerMessageJSON would and
 // returns its JSON rendering, one frame of SubprotocolJSON.
 func EncodeServerMessageJSON(m *ServerMessage) ([]byte, error) {
+	return AppendServerMessageJSON(nil, m)
+}
+
+// AppendServerMessageJSON is EncodeServerMessageJSON appending the frame to
+// dst. On an error it returns dst unchanged.
+func AppendServerMessageJSON(dst []byte, m *ServerMessage) ([]byte, error) {
 	if err := validateServerMessage(m); err != nil {
-		return nil, fmt.Errorf("wire: encode server message json: %w", err)
+		return dst, fmt.Errorf("wire: encode server message json: %w", err)
 	}
 	b, err := jsonMarshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("wire: encode server message json: %w: %v", ErrMalformed, err)
+		return dst, fmt.Errorf("wire: encode server message json: %w: %v", ErrMalformed, err)
 	}
 	if err := checkJSONSize(b); err != nil {
-		return nil, fmt.Errorf("wire: encode server message json: %w", err)
+		return dst, fmt.Errorf("wire: encode server message json: %w", err)
 	}
-	return b, nil
+	return append(dst, b...), nil
 }
 
 // DecodeServerMessageJSON decodes and validates one SubprotocolJSON frame

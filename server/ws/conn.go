@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -25,8 +26,10 @@ type conn struct {
 	remote      string
 	subprotocol string
 	frameType   int // websocket.BinaryMessage or websocket.TextMessage
-	encode      func(*wire.ServerMessage) ([]byte, error)
+	encode      func([]byte, *wire.ServerMessage) ([]byte, error)
 	decode      func([]byte) (*wire.Request, error)
+	wbuf        []byte    // writePump's encoding buffer, reused
+	wdeadline   time.Time // the write deadline last set (writePump's)
 
 	queue       chan queued
 	queuedBytes atomic.Int64
@@ -66,9 +69,9 @@ func newConn(e *Endpoint, wsc *websocket.Conn) *conn {
 	}
 	switch c.subprotocol {
 	case wire.SubprotocolProto:
-		c.frameType, c.encode, c.decode = websocket.BinaryMessage, wire.EncodeServerMessage, wire.DecodeRequest
+		c.frameType, c.encode, c.decode = websocket.BinaryMessage, wire.AppendServerMessage, wire.DecodeRequest
 	case wire.SubprotocolJSON:
-		c.frameType, c.encode, c.decode = websocket.TextMessage, wire.EncodeServerMessageJSON, wire.DecodeRequestJSON
+		c.frameType, c.encode, c.decode = websocket.TextMessage, wire.AppendServerMessageJSON, wire.DecodeRequestJSON
 	default:
 		// ServeHTTP refuses a handshake without one of ours, and the
 		// upgrader picks only from ours.
@@ -149,12 +152,16 @@ func (c *conn) drop(why string) error {
 // write goroutine and calls Session.Closed.
 func (c *conn) readPump() {
 	c.ws.SetReadLimit(c.e.cfg.MaxFrameBytes)
-	deadline := func() { _ = c.ws.SetReadDeadline(time.Now().Add(c.e.cfg.ReadTimeout)) }
+	var rdeadline time.Time
+	deadline := func() { refreshDeadline(&rdeadline, c.e.cfg.ReadTimeout, c.ws.SetReadDeadline) }
 	deadline()
 	c.ws.SetPongHandler(func(string) error { deadline(); return nil })
-	var readErr error
+	var (
+		readErr error
+		buf     bytes.Buffer // each frame in turn: the decoders do not alias it
+	)
 	for {
-		typ, data, err := c.ws.ReadMessage()
+		typ, data, err := readFrame(c.ws, &buf)
 		if err != nil {
 			readErr = err
 			break
@@ -263,7 +270,10 @@ func (c *conn) writePump() {
 // write encodes and writes one message.
 func (c *conn) write(q queued) error {
 	c.queuedBytes.Add(-q.size)
-	b, err := c.encode(q.m)
+	b, err := c.encode(c.wbuf[:0], q.m)
+	if cap(b) <= maxKeptBuffer {
+		c.wbuf = b
+	}
 	if err != nil {
 		// The server built a message that is not valid: its bug, but one
 		// connection's end, not the member's.
@@ -273,7 +283,7 @@ func (c *conn) write(q queued) error {
 			websocket.FormatCloseMessage(websocket.CloseInternalServerErr, "internal error"), time.Now().Add(c.e.cfg.WriteTimeout))
 		return err
 	}
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.e.cfg.WriteTimeout))
+	refreshDeadline(&c.wdeadline, c.e.cfg.WriteTimeout, c.ws.SetWriteDeadline)
 	if err := c.ws.WriteMessage(c.frameType, b); err != nil {
 		return err
 	}
@@ -304,7 +314,7 @@ func (c *conn) finish() {
 	}
 	if err == nil && i.notice != nil {
 		var b []byte
-		if b, err = c.encode(&wire.ServerMessage{Kind: &wire.ServerMessage_Notice{Notice: i.notice}}); err == nil {
+		if b, err = c.encode(nil, &wire.ServerMessage{Kind: &wire.ServerMessage_Notice{Notice: i.notice}}); err == nil {
 			if err = c.ws.WriteMessage(c.frameType, b); err == nil {
 				c.e.stats.framesOut.Add(1)
 				c.e.stats.bytesOut.Add(uint64(len(b)))
@@ -335,4 +345,38 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "")
+}
+
+// maxKeptBuffer bounds the read and write buffers a connection keeps
+// between frames; a larger frame's buffer is let go after it.
+const maxKeptBuffer = 64 << 10
+
+// readFrame reads the next whole message into buf, which it reuses: the
+// returned bytes are valid until the next call.
+func readFrame(ws *websocket.Conn, buf *bytes.Buffer) (int, []byte, error) {
+	if buf.Cap() > maxKeptBuffer {
+		*buf = bytes.Buffer{}
+	}
+	buf.Reset()
+	typ, r, err := ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := buf.ReadFrom(r); err != nil {
+		return 0, nil, err
+	}
+	return typ, buf.Bytes(), nil
+}
+
+// refreshDeadline moves a read or write deadline to timeout from now, but
+// only once an eighth of timeout has passed since it was last moved:
+// setting a deadline costs a runtime timer update, and a deadline between
+// 7/8 and all of timeout away does the same job.
+func refreshDeadline(last *time.Time, timeout time.Duration, set func(time.Time) error) {
+	now := time.Now()
+	if !last.IsZero() && last.Sub(now) > timeout-timeout/8 {
+		return
+	}
+	*last = now.Add(timeout)
+	_ = set(*last)
 }
