@@ -3,6 +3,7 @@ package raftlog
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -32,7 +33,24 @@ type state struct {
 	hardState  *pb.HardState
 	confState  *pb.ConfState
 	snapshot   *pb.Snapshot // never nil; index 0 when there is none
+	// tail caches the last entries appended, contiguous and ending at
+	// last (fewer when the log was reopened, compacted or truncated), at
+	// most maxTailEntries of them holding at most maxTailBytes of data:
+	// raft reads back what it has just appended (the entries to apply
+	// once committed, those to send to a follower), and reading them from
+	// the tail saves a Pebble iterator and a decode per entry. The entries
+	// are raft's, never modified.
+	tail      []*pb.Entry
+	tailBytes int // the sum of len(Data) over tail
+	// The tail's bounds (tests make them small).
+	maxTailEntries, maxTailBytes int
 }
+
+// The tail cache's default bounds.
+const (
+	defaultMaxTailEntries = 4096
+	defaultMaxTailBytes   = 8 << 20
+)
 
 var _ raft.Storage = (*Log)(nil)
 
@@ -40,7 +58,10 @@ var _ raft.Storage = (*Log)(nil)
 // (internal/storage.Open). It reads and writes only keys under
 // storage.PrefixRaft.
 func Open(db *pebble.DB) (*Log, error) {
-	st := state{snapshot: pb.EnsureSnapshot(nil), confState: pb.EnsureConfState(nil)}
+	st := state{
+		snapshot: pb.EnsureSnapshot(nil), confState: pb.EnsureConfState(nil),
+		maxTailEntries: defaultMaxTailEntries, maxTailBytes: defaultMaxTailBytes,
+	}
 	if v, ok, err := get(db, offsetKey); err != nil {
 		return nil, err
 	} else if ok {
@@ -142,10 +163,22 @@ func (l *Log) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	if lo > hi {
 		panic(fmt.Sprintf("raftlog: entries' lo(%d) > hi(%d)", lo, hi))
 	}
-	ents := make([]*pb.Entry, 0, min(hi-lo, 64))
 	if lo == hi {
-		return ents, nil
+		return []*pb.Entry{}, nil
 	}
+	if t := l.st.tail; len(t) > 0 && lo >= t[0].GetIndex() {
+		src := t[lo-t[0].GetIndex() : hi-t[0].GetIndex()]
+		var size uint64
+		for i, e := range src {
+			size += uint64(proto.Size(e))
+			if i > 0 && size > maxSize {
+				src = src[:i]
+				break
+			}
+		}
+		return slices.Clone(src), nil // raft may append to what it gets
+	}
+	ents := make([]*pb.Entry, 0, min(hi-lo, 64))
 	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: entryKey(lo), UpperBound: entryKey(hi)})
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: entries: %w", err)
@@ -200,6 +233,9 @@ func (l *Log) term(i uint64) (uint64, error) {
 		return 0, raft.ErrUnavailable
 	case i == l.st.offset:
 		return l.st.offsetTerm, nil
+	}
+	if t := l.st.tail; len(t) > 0 && i >= t[0].GetIndex() {
+		return t[i-t[0].GetIndex()].GetTerm(), nil
 	}
 	v, ok, err := get(l.db, entryKey(i))
 	if err != nil {
@@ -265,4 +301,47 @@ func get(db *pebble.DB, key []byte) ([]byte, bool, error) {
 	}
 	defer closer.Close()
 	return append([]byte(nil), v...), true, nil
+}
+
+// appendTail updates st's tail cache for entries, contiguous and starting
+// at most one past the tail's end, appended.
+func (st *state) appendTail(entries []*pb.Entry) {
+	tail, tailBytes := st.tail, st.tailBytes
+	start := entries[0].GetIndex()
+	if len(tail) > 0 {
+		t0 := tail[0].GetIndex()
+		switch n := int(start - t0); {
+		case start <= t0 || n > len(tail):
+			tail, tailBytes = nil, 0
+		case n < len(tail):
+			// Writing index start discards the entries from it on. Clip,
+			// so that appending cannot overwrite what the current state's
+			// tail still holds.
+			tail = slices.Clip(tail[:n])
+			tailBytes = dataBytes(tail)
+		}
+	}
+	st.tail = append(tail, entries...)
+	st.tailBytes = tailBytes + dataBytes(entries)
+	st.trimTail(0)
+}
+
+// trimTail drops from the front of st's tail cache the entries at or below
+// index, and those past the cache's bounds.
+func (st *state) trimTail(index uint64) {
+	for len(st.tail) > 0 && (st.tail[0].GetIndex() <= index || len(st.tail) > st.maxTailEntries || st.tailBytes > st.maxTailBytes) {
+		st.tailBytes -= len(st.tail[0].GetData())
+		st.tail = st.tail[1:]
+	}
+	if len(st.tail) == 0 {
+		st.tail, st.tailBytes = nil, 0
+	}
+}
+
+func dataBytes(ents []*pb.Entry) int {
+	n := 0
+	for _, e := range ents {
+		n += len(e.GetData())
+	}
+	return n
 }

@@ -28,6 +28,9 @@ type harness struct {
 	fs  vfs.FS
 	db  *pebble.DB
 	log *Log
+	// tailEntries and tailBytes, if non-zero, replace the tail cache's
+	// bounds, so that the oracle also runs with a tail that keeps little.
+	tailEntries, tailBytes int
 }
 
 func newHarness(t testing.TB, fs vfs.FS) *harness {
@@ -51,6 +54,9 @@ func (h *harness) open() {
 	l, err := Open(db)
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.tailEntries != 0 {
+		l.st.maxTailEntries, l.st.maxTailBytes = h.tailEntries, h.tailBytes
 	}
 	h.db, h.log = db, l
 }
@@ -143,6 +149,10 @@ func runOracle(t *testing.T, seed uint64, steps int, crash bool) {
 		fs = vfs.NewCrashableMem()
 	}
 	h := newHarness(t, fs)
+	if seed%2 == 0 {
+		h.tailEntries, h.tailBytes = 1+rng.IntN(16), rng.IntN(2000)
+		h.reopen()
+	}
 	m := model{raft.NewMemoryStorage()}
 	var term uint64 = 1
 	randEntries := func(from uint64, n int) []*pb.Entry {
@@ -294,6 +304,19 @@ func runOracle(t *testing.T, seed uint64, steps int, crash bool) {
 // compareStorage compares every raft.Storage method of l with the model's,
 // returning a description of the first difference.
 func compareStorage(l *Log, m model, rng *rand.Rand) string {
+	if t := l.st.tail; len(t) > 0 {
+		for i, e := range t {
+			if e.GetIndex() != t[0].GetIndex()+uint64(i) {
+				return fmt.Sprintf("tail cache not contiguous: %d at position %d after %d", e.GetIndex(), i, t[0].GetIndex())
+			}
+		}
+		if end := t[len(t)-1].GetIndex(); end != l.st.last || t[0].GetIndex() <= l.st.offset {
+			return fmt.Sprintf("tail cache holds [%d, %d], log is (%d, %d]", t[0].GetIndex(), end, l.st.offset, l.st.last)
+		}
+		if len(t) > l.st.maxTailEntries || l.st.tailBytes > l.st.maxTailBytes || l.st.tailBytes != dataBytes(t) {
+			return fmt.Sprintf("tail cache of %d entries, %d bytes (counted %d) is past its bounds", len(t), dataBytes(t), l.st.tailBytes)
+		}
+	}
 	hs1, cs1, err1 := l.InitialState()
 	hs2, cs2, err2 := m.ms.InitialState()
 	if err1 != nil || err2 != nil {

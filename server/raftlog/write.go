@@ -169,6 +169,7 @@ func (l *Log) Compact(compactIndex uint64) error {
 	}
 	next := l.st
 	next.offset, next.offsetTerm = compactIndex, term
+	next.trimTail(compactIndex)
 	return l.commit(b, next)
 }
 
@@ -219,6 +220,7 @@ func applySnapshot(b *pebble.Batch, next *state, snap *pb.Snapshot) error {
 		return fmt.Errorf("raftlog: apply snapshot: %w", err)
 	}
 	next.offset, next.offsetTerm, next.last = idx, term, idx
+	next.tail, next.tailBytes = nil, 0
 	return nil
 }
 
@@ -264,6 +266,7 @@ func appendEntries(b *pebble.Batch, next *state, entries []*pb.Entry) error {
 		}
 	}
 	next.last = last
+	next.appendTail(entries)
 	return nil
 }
 
