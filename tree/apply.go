@@ -45,12 +45,14 @@ func (t *Tree) Apply(entries []Entry) ([]Result, error) {
 	if err := a.commit(last); err != nil {
 		return nil, fmt.Errorf("apply up to index %d: %w", last, err)
 	}
-	t.applied.Store(last)
+	t.cache.mu.Lock()
 	for p, e := range a.nodes {
 		if e.n != nil || e.dirty {
-			t.cache.put(p, e.n)
+			t.cache.putLocked(p, e.n)
 		}
 	}
+	t.cache.mu.Unlock()
+	t.applied.Store(last)
 	t.sessCache.committed(a)
 	return results, nil
 }

@@ -1,15 +1,21 @@
 package tree
 
-// nodeCache keeps recently applied or read nodes, decoded, for the apply
-// loop: most creates and deletes re-read a parent that an earlier run just
-// wrote. It is used only by the goroutine that calls Apply and Import, so it
-// has no lock. Nodes are immutable once shared (see node), so the cache
-// hands out the same pointer it holds.
+import "sync"
+
+// nodeCache keeps recently applied or read nodes, decoded: most creates and
+// deletes re-read a parent that an earlier run just wrote, and most reads
+// are of nodes written or read by recent runs. Only the goroutine that
+// calls Apply and Import writes it; readers only look up, under mu. Nodes
+// are immutable once shared (see node), so the cache hands out the same
+// pointer it holds.
 //
 // It never influences results, only speed: every entry equals what the
-// store holds, because entries are written only after a run commits and the
-// cache is emptied when an Import replaces the state.
+// store holds, because entries are written only after a run commits (and
+// before Applied reports the run) and the cache is emptied when an Import
+// replaces the state. A reader never fills it: a node it read could be
+// overwritten by a run committing meanwhile.
 type nodeCache struct {
+	mu        sync.RWMutex // written only by the apply goroutine, with mu held
 	m         map[string]*node
 	dataBytes int
 }
@@ -25,12 +31,15 @@ const (
 func newNodeCache() *nodeCache { return &nodeCache{m: make(map[string]*node)} }
 
 func (c *nodeCache) get(p string) (*node, bool) {
+	c.mu.RLock()
 	n, ok := c.m[p]
+	c.mu.RUnlock()
 	return n, ok
 }
 
-// put records n (nil: no node) as the committed node at p.
-func (c *nodeCache) put(p string, n *node) {
+// putLocked records n (nil: no node) as the committed node at p. The
+// caller holds mu.
+func (c *nodeCache) putLocked(p string, n *node) {
 	if old, ok := c.m[p]; ok {
 		c.dataBytes -= len(old.data)
 		delete(c.m, p)
@@ -58,6 +67,8 @@ func (c *nodeCache) evict(k int) {
 }
 
 func (c *nodeCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	clear(c.m)
 	c.dataBytes = 0
 }

@@ -160,9 +160,15 @@ func (t *Tree) lookup(r pebble.Reader, p string, ids []Identity, perm Perm) (*no
 	if err := zpath.Validate(p); err != nil {
 		return nil, err
 	}
-	n, err := t.readNode(r, p)
-	if err != nil {
-		return nil, err
+	n, ok := (*node)(nil), false
+	if r == pebble.Reader(t.db) { // not a snapshot: the cache is as new as the store
+		n, ok = t.cache.get(p)
+	}
+	if !ok {
+		var err error
+		if n, err = t.readNode(r, p); err != nil {
+			return nil, err
+		}
 	}
 	if n == nil {
 		return nil, errcode.NoNode
@@ -176,7 +182,8 @@ func (t *Tree) lookup(r pebble.Reader, p string, ids []Identity, perm Perm) (*no
 	return n, nil
 }
 
-// Get returns the data and Stat of the node at p. It needs READ. Errors:
+// Get returns the data and Stat of the node at p; the data is shared with
+// the tree's cache and must not be modified. It needs READ. Errors:
 // BadArguments, NoNode, NoAuth.
 func (t *Tree) Get(p string, ids []Identity) ([]byte, Stat, error) {
 	n, err := t.lookup(t.db, p, ids, PermRead)
