@@ -68,7 +68,7 @@ func EncodeRequest(r *Request) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wire: encode request: %w: %v", ErrMalformed, err)
 	}
-	if err := scanFrame(b, requestDesc()); err != nil {
+	if err := scanEncoded(b, requestDesc()); err != nil {
 		return nil, fmt.Errorf("wire: encode request: %w", err)
 	}
 	return b, nil
@@ -109,7 +109,7 @@ func AppendServerMessage(dst []byte, m *ServerMessage) ([]byte, error) {
 	if err != nil {
 		return dst, fmt.Errorf("wire: encode server message: %w: %v", ErrMalformed, err)
 	}
-	if err := scanFrame(b[len(dst):], serverMessageDesc()); err != nil {
+	if err := scanEncoded(b[len(dst):], serverMessageDesc()); err != nil {
 		return dst, fmt.Errorf("wire: encode server message: %w", err)
 	}
 	return b, nil
@@ -262,6 +262,19 @@ func serverMessageDesc() protoreflect.MessageDescriptor {
 // maxDepth bounds nesting; the schema has no recursive message, and its
 // deepest path (ServerMessage.response.multi.results.stat) is 4 deep.
 const maxDepth = 8
+
+// scanEncoded checks a frame this package has just marshalled from a valid
+// message as the peer's decoder will: only its limits can fail, since
+// Marshal writes no unknown, repeated-singular or out-of-range field and the
+// schema nests no deeper than maxDepth. Every tag takes at least one byte,
+// so a frame of at most MaxFrameElements bytes is within every limit and
+// is not scanned again.
+func scanEncoded(b []byte, md protoreflect.MessageDescriptor) error {
+	if len(b) <= MaxFrameElements {
+		return nil
+	}
+	return scanFrame(b, md)
+}
 
 // scanFrame refuses a frame over the limits, or holding anything proto3
 // unmarshalling would accept silently: an unknown field (kept as unknown
