@@ -26,7 +26,13 @@ type replicaConfig struct {
 	dir        string
 	fs         vfs.FS // nil: the operating system's
 	cacheBytes int64
-	memberID   uint64
+	// memberID and cluster are the member's id and its cluster's peer
+	// addresses as configured (zero: as stored; see resolveMember).
+	memberID uint64
+	cluster  Cluster
+	// transport carries Raft messages to the peers; nil for a member
+	// alone.
+	transport raftnode.Transport
 	tree       tree.Options
 	tick       time.Duration // 0: raftnode's default
 	// view, if set, is write-locked while each run is applied and
@@ -50,6 +56,7 @@ type replica struct {
 	// applied lets reads wait for an index (see appliedIndex).
 	applied *appliedIndex
 	id      uint64
+	member  memberRecord
 	seq     atomic.Uint64
 	now     func() time.Time
 }
@@ -62,9 +69,18 @@ func openReplica(cfg replicaConfig) (*replica, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &replica{db: db, waits: newWaitRegistry(), id: cfg.memberID, now: cfg.now}
+	r := &replica{db: db, waits: newWaitRegistry(), now: cfg.now}
 	if r.now == nil {
 		r.now = time.Now
+	}
+	if r.member, err = resolveMember(db, Config{ID: cfg.memberID, Cluster: cfg.cluster}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	r.id = r.member.ID
+	if len(r.member.peers()) > 1 && cfg.transport == nil {
+		db.Close()
+		return nil, fmt.Errorf("cluster %s: members of a cluster of more than one cannot be started yet (no peer transport)", r.member.Cluster)
 	}
 	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
@@ -86,9 +102,10 @@ func openReplica(cfg replicaConfig) (*replica, error) {
 	r.applied = newAppliedIndex(r.tree.Applied())
 	sm := &stateMachine{tree: r.tree, waits: r.waits, view: cfg.view, observe: cfg.observe, applied: r.applied}
 	r.node, err = raftnode.Start(raftnode.Config{
-		ID:           cfg.memberID,
-		Peers:        []uint64{cfg.memberID},
+		ID:           r.id,
+		Peers:        r.member.peers(),
 		Log:          r.log,
+		Transport:    cfg.transport,
 		Applied:      r.tree.Applied(),
 		Applier:      sm,
 		TickInterval: cfg.tick,

@@ -61,6 +61,17 @@ type Config struct {
 	// ReapInterval is how often the member looks for container and TTL
 	// nodes to delete. Default DefaultReapInterval.
 	ReapInterval time.Duration
+	// ID is this member's id in its cluster, a positive integer never
+	// reused for another member. Required with Cluster on a member's
+	// first start; otherwise it defaults to the id kept in the store, or 1
+	// for a new member alone.
+	ID uint64
+	// Cluster maps every member's id to its peer address, this member's
+	// included (it listens for its peers there). Empty means a cluster of
+	// this member alone, with no peer listener. It is needed on a
+	// member's first start only: the membership is then kept in the
+	// store, and a Cluster given on a later start must agree with it.
+	Cluster Cluster
 	// SuperDigest, if set, is the "user:base64(sha1(user:password))"
 	// digest identity that is the super user (every ACL check passes), as
 	// ZooKeeper's superDigest. Keep it for recovery.
@@ -89,6 +100,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxDataBytes == 0 {
 		c.MaxDataBytes = tree.DefaultMaxDataBytes
 	}
+
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
@@ -131,6 +143,18 @@ func (c Config) Validate() error {
 	}
 	if c.RequestTimeout < 0 || c.ReapInterval < 0 {
 		errs = append(errs, errors.New("request timeout and reap interval must not be negative"))
+	}
+	if len(c.Cluster) > 0 {
+		switch err := c.Cluster.validate(); {
+		case err != nil:
+			errs = append(errs, err)
+		case c.ID == 0:
+			errs = append(errs, fmt.Errorf("member id: required with a cluster (one of %v)", c.Cluster.IDs()))
+		case c.Cluster[c.ID] == "":
+			errs = append(errs, fmt.Errorf("member id %d: not in the cluster %s", c.ID, c.Cluster))
+		case c.Cluster[c.ID] == c.Listen:
+			errs = append(errs, fmt.Errorf("listen address %s is also member %d's peer address: clients and peers need two addresses", c.Listen, c.ID))
+		}
 	}
 	if c.SuperDigest != "" {
 		if user, hash, ok := splitDigestID(c.SuperDigest); !ok || user == "" || hash == "" {
@@ -177,7 +201,8 @@ func New(cfg Config) (*Server, error) {
 	var err error
 	s.replica, err = openReplica(replicaConfig{
 		dir:      cfg.DataDir,
-		memberID: 1,
+		memberID: cfg.ID,
+		cluster:  cfg.Cluster,
 		tree:     tree.Options{MaxDataBytes: cfg.MaxDataBytes, Logger: s.log},
 		view:     &s.hub.view,
 		observe:  s.hub.observe,

@@ -29,6 +29,8 @@ func serverFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "max-session-timeout", Usage: "the longest session timeout a client may negotiate", Value: server.DefaultMaxSessionTimeout, EnvVars: []string{"ARBOR_MAX_SESSION_TIMEOUT"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "max-data-size", Usage: "the largest data a node may hold: bytes, or with a suffix B, KiB, MiB (the same on every member)", Value: "1MiB", EnvVars: []string{"ARBOR_MAX_DATA_SIZE"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (logs go to stderr)", Value: "info", EnvVars: []string{"ARBOR_LOG_LEVEL"}}),
+		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "id", Usage: "this member's id in its cluster (first start; later it is read from the data dir)", EnvVars: []string{"ARBOR_ID"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "cluster", Usage: "every member's peer address, `ID=HOST:PORT[,ID=HOST:PORT...]`, this member's included (first start only)", EnvVars: []string{"ARBOR_CLUSTER"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "super-digest", Usage: "the super user's digest identity, `user:base64(sha1(user:password))`", EnvVars: []string{"ARBOR_SUPER_DIGEST"}}),
 	}
 }
@@ -115,7 +117,15 @@ func serverConfig(c *cli.Context, logs io.Writer) (server.Config, error) {
 	default:
 		return server.Config{}, usagef("server: --log-level %q: want debug, info, warn or error", l)
 	}
+	var cluster server.Cluster
+	if c.IsSet("cluster") {
+		if cluster, err = server.ParseCluster(c.String("cluster")); err != nil {
+			return server.Config{}, usagef("server: --cluster: %v", err)
+		}
+	}
 	return server.Config{
+		ID:                c.Uint64("id"),
+		Cluster:           cluster,
 		DataDir:           c.String("data-dir"),
 		Listen:            c.String("listen"),
 		MinSessionTimeout: c.Duration("min-session-timeout"),

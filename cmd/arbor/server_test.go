@@ -105,6 +105,11 @@ func TestServerConfigErrors(t *testing.T) {
 		{[]string{"--config", bad}, "server: --config:"},
 		{[]string{"--config", filepath.Join(t.TempDir(), "missing.toml")}, "server: --config:"},
 		{[]string{"extra"}, `server: unexpected argument "extra"`},
+		{[]string{"--cluster", "1=127.0.0.1"}, "server: --cluster: cluster: member 1: peer address"},
+		{[]string{"--cluster", "one=127.0.0.1:7281"}, "server: --cluster: cluster: member \"one=127.0.0.1:7281\": the id must be a positive integer"},
+		{[]string{"--cluster", "1=127.0.0.1:7281,2=127.0.0.1:7282"}, "server: invalid config: member id: required with a cluster"},
+		{[]string{"--id", "3", "--cluster", "1=127.0.0.1:7281,2=127.0.0.1:7282"}, "server: invalid config: member id 3: not in the cluster"},
+		{[]string{"--id", "x"}, "server: invalid value"},
 	} {
 		// A free address and a fresh directory, so that nothing but the
 		// config can make it fail.

@@ -6,6 +6,8 @@
 //
 //	's'  the replicated state, owned by package tree
 //	'r'  the Raft log, HardState and ConfState, owned by server/raftlog
+//	'm'  the member's own record (its id, its cluster's peer addresses),
+//	     owned by package server
 //
 // A package never reads or writes another's prefix.
 package storage

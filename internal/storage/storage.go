@@ -12,8 +12,9 @@ import (
 
 // The key prefixes, one byte each.
 const (
-	PrefixState byte = 's'
-	PrefixRaft  byte = 'r'
+	PrefixState  byte = 's'
+	PrefixRaft   byte = 'r'
+	PrefixMember byte = 'm'
 )
 
 // DefaultCacheBytes is the block cache size when Options.CacheBytes is 0.
