@@ -480,8 +480,8 @@ func (t *TCP) writeLoop(p *tcpPeer) {
 		} else {
 			log.Debug("transport: stream to peer open")
 		}
-		backoff = tcpMinBackoff
 		p.unreachable.Store(false)
+		opened := time.Now()
 		err = t.stream(p, conn)
 		conn.Close()
 		p.clearConn()
@@ -490,9 +490,16 @@ func (t *TCP) writeLoop(p *tcpPeer) {
 		}
 		log.Warn("transport: stream to peer closed", "err", err)
 		t.reports.add(p.id, false)
-		if !sleepCtx(p.ctx, backoffJitter(tcpMinBackoff)) {
+		// The backoff starts over only after a stream that lasted: a peer
+		// that accepts and then drops every stream (another member
+		// dialling it with our id, say) is redialled ever more slowly.
+		if time.Since(opened) >= t.cfg.MaxBackoff {
+			backoff = tcpMinBackoff
+		}
+		if !sleepCtx(p.ctx, backoffJitter(backoff)) {
 			break
 		}
+		backoff = min(backoff*2, t.cfg.MaxBackoff)
 	}
 	t.dropQueue(p)
 }
@@ -694,7 +701,9 @@ func (t *TCP) serve(r Raft, conn net.Conn) {
 	log = log.With("peer", from)
 
 	// The newest stream from a peer replaces an older one: the peer
-	// redialled, so the older one is dead or about to be.
+	// redialled, so the older one is dead or about to be. The stream is
+	// registered before the dialer hears ok, so that of two streams the
+	// one answered last is the one kept.
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -712,6 +721,14 @@ func (t *TCP) serve(r Raft, conn net.Conn) {
 		}
 		t.mu.Unlock()
 	}()
+	if _, err := conn.Write([]byte{statusOK}); err != nil {
+		log.Warn("transport: inbound stream: handshake: write status", "err", err)
+		return
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		log.Warn("transport: inbound stream: handshake", "err", err)
+		return
+	}
 
 	log.Debug("transport: inbound stream open")
 	err = t.read(r, conn, from)
@@ -724,8 +741,9 @@ func (t *TCP) serve(r Raft, conn net.Conn) {
 	}
 }
 
-// accept reads and checks the handshake header on conn and answers it. It
-// returns the dialer's id, or why the stream was refused.
+// accept reads and checks the handshake header on conn. It returns the
+// dialer's id, for the caller to answer statusOK, or answers the refusal
+// and returns why.
 func (t *TCP) accept(conn net.Conn) (uint64, error) {
 	if err := conn.SetDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil {
 		return 0, fmt.Errorf("handshake: %w", err)
@@ -735,7 +753,7 @@ func (t *TCP) accept(conn net.Conn) (uint64, error) {
 		return 0, fmt.Errorf("handshake: read: %w", err)
 	}
 	kind, cluster, from, to := parseHandshake(hdr[:])
-	status := statusOK
+	var status byte
 	var reason error
 	switch {
 	case string(hdr[:4]) != handshakeMagic || hdr[4] != handshakeVersion:
@@ -749,14 +767,10 @@ func (t *TCP) accept(conn net.Conn) (uint64, error) {
 	case from == 0 || from == t.cfg.ID:
 		status, reason = statusBadFrom, fmt.Errorf("invalid sender id %d", from)
 	}
-	if _, err := conn.Write([]byte{status}); err != nil && reason == nil {
-		return 0, fmt.Errorf("handshake: write status: %w", err)
-	}
 	if reason != nil {
+		// The dialer may be gone already; the refusal is logged anyway.
+		conn.Write([]byte{status})
 		return 0, fmt.Errorf("handshake from %d: %w", from, reason)
-	}
-	if err := conn.SetDeadline(time.Time{}); err != nil {
-		return 0, fmt.Errorf("handshake: %w", err)
 	}
 	return from, nil
 }
