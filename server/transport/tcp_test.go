@@ -525,11 +525,19 @@ func TestTCPNewerInboundReplacesOlder(t *testing.T) {
 	if status != 0 {
 		t.Fatalf("status %d", status)
 	}
-	_, status = rawDial(t, b.tr, rawHeader(1, 3, 2))
+	newer, status := rawDial(t, b.tr, rawHeader(1, 3, 2))
 	if status != 0 {
 		t.Fatalf("status %d", status)
 	}
 	expectClosed(t, old)
+	data, err := proto.Marshal(appMsg(3, 2, 7, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newer.Write(append(binary.AppendUvarint(nil, uint64(len(data))), data...)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery on the newer stream", func() bool { return len(b.raft.received(3)) == 1 })
 }
 
 func TestTCPSetPeerAndRemovePeer(t *testing.T) {
@@ -705,4 +713,59 @@ func BenchmarkTCPSend(b *testing.B) {
 		b.Fatalf("delivered %d of %d (unreachable reports: %d)", got, b.N, ra.unreachable.Load())
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
+
+func TestTCPWriteTimeoutRedials(t *testing.T) {
+	// A peer that answers the handshake and then never reads.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for range cap(accepted) {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			var hdr [handshakeBytes]byte
+			io.ReadFull(c, hdr[:])
+			c.Write([]byte{statusOK})
+			accepted <- c
+		}
+	}()
+	defer func() {
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			default:
+				return
+			}
+		}
+	}()
+
+	a := newMember(t, 1, TCPConfig{WriteTimeout: 100 * time.Millisecond, QueueMessages: 64})
+	a.tr.SetPeer(2, ln.Addr().String())
+	ents := entries(16, 1024)
+	var first net.Conn
+	waitFor(t, "a second stream after the write timeout", func() bool {
+		a.tr.Send([]*pb.Message{appMsg(1, 2, 1, ents), appMsg(1, 2, 2, ents)})
+		select {
+		case c := <-accepted:
+			if first == nil {
+				first = c
+				return false
+			}
+			c.Close()
+			return true
+		default:
+			return false
+		}
+	})
+	first.Close()
+	if !strings.Contains(a.logs.String(), "i/o timeout") {
+		t.Fatalf("the write timeout was not logged:\n%s", a.logs)
+	}
 }
