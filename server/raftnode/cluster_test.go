@@ -41,7 +41,8 @@ func TestClusterElection(t *testing.T) {
 
 // TestClusterReplication: proposals made on every member, concurrently
 // (followers forward theirs to the leader), are applied by every member,
-// the same entries in the same order, each once.
+// the same entries in the same order, each once; ReadIndex on any member
+// sees every acknowledged write.
 func TestClusterReplication(t *testing.T) {
 	for _, size := range []int{3, 5} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
@@ -65,9 +66,21 @@ func TestClusterReplication(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			c.converge(1, "end")
+			end := c.commit(1, "end")
+			// A read on any member, follower or leader, sees every write
+			// acknowledged before it began.
+			for _, id := range c.ids {
+				i, err := c.node(id).ReadIndex(testCtx(t))
+				if err != nil {
+					t.Fatalf("ReadIndex on member %d: %v", id, err)
+				}
+				if i < end || c.member(id).rec.appliedIndex() < i {
+					t.Fatalf("member %d: ReadIndex %d, applied %d, want both at least %d", id, i, c.member(id).rec.appliedIndex(), end)
+				}
+			}
+			c.converge(1, "end2")
 			c.checkAcks(acks)
-			if got, want := len(c.member(1).rec.data()), size*each+1; got != want {
+			if got, want := len(c.member(1).rec.data()), size*each+2; got != want {
 				t.Fatalf("applied %d proposals, want %d: %q", got, want, c.member(1).rec.data())
 			}
 		})
