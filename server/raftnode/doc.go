@@ -1,13 +1,15 @@
 // Package raftnode is the only owner of arbor's raft.RawNode: it runs the
 // Ready loop on one goroutine, ticks raft's clock, and offers the server
-// Propose, ReadIndex, Step and Status.
+// Propose, ReadIndex and Status, and the transport Step, ReportUnreachable
+// and ReportSnapshot (a *Node is a transport.Raft).
 //
 // # The Ready loop
 //
 // Start launches one goroutine. It waits for a tick, a proposal, a peer
-// message or a read; then takes in, without waiting, everything else that
-// is queued (so every proposal that arrived during the last fsync goes
-// into the next Ready: many proposals per Ready, one fsync per Ready);
+// message, a read or a transport's report; then takes in, without
+// waiting, everything else that is queued (so every proposal that arrived
+// during the last fsync goes into the next Ready: many proposals per
+// Ready, one fsync per Ready);
 // then puts all pending reads behind one raft ReadIndex; then, while raft
 // has a Ready, handles it in the order raft's contract requires:
 //
@@ -50,7 +52,10 @@
 //     state read from it then is linearizable. ReadIndex waits for a
 //     leader, retrying, until its ctx ends: always pass a deadline.
 //  5. The Transport's Send must not block, and messages received from
-//     peers go to Step. A Node with a nil Transport must be its group's
+//     peers go to Step. The transport reports a lost message with
+//     ReportUnreachable, and the end of every snapshot it was given to
+//     send with ReportSnapshot; neither blocks (reports wait for the loop,
+//     merged per peer). A Node with a nil Transport must be its group's
 //     only member.
 //  6. When Done is closed, the Node has stopped; Err says why (nil after
 //     Stop). An error from the Log or the Applier stops it: the member must

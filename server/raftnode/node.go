@@ -89,6 +89,10 @@ type Node struct {
 	propc chan *proposal
 	stepc chan *pb.Message
 	readc chan *readRequest
+	// reportc wakes the Ready loop for the transport's reports, which wait
+	// in reports; capacity 1.
+	reportc chan struct{}
+	reports reports
 
 	stopc    chan struct{}
 	stopOnce sync.Once
@@ -187,6 +191,7 @@ func Start(cfg Config) (*Node, error) {
 		propc:   make(chan *proposal, cfg.MaxPendingProposals),
 		stepc:   make(chan *pb.Message, cfg.MaxPendingMessages),
 		readc:   make(chan *readRequest, cfg.MaxPendingReads),
+		reportc: make(chan struct{}, 1),
 		stopc:   make(chan struct{}),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -427,6 +432,8 @@ func (n *Node) loop(tickc <-chan time.Time) error {
 				n.step(m)
 			case r := <-n.readc:
 				n.readPending = append(n.readPending, r)
+			case <-n.reportc:
+				n.takeReports()
 			}
 		}
 		n.drain(tickc)
@@ -434,13 +441,18 @@ func (n *Node) loop(tickc <-chan time.Time) error {
 	}
 }
 
-// drain takes in, without waiting, what is queued: at most one tick and at
-// most the queues' capacity of proposals, messages and reads, so that a
-// flood of one kind cannot starve the loop.
+// drain takes in, without waiting, what is queued: at most one tick, the
+// transport's reports, and at most the queues' capacity of proposals,
+// messages and reads, so that a flood of one kind cannot starve the loop.
 func (n *Node) drain(tickc <-chan time.Time) {
 	select {
 	case <-tickc:
 		n.tick()
+	default:
+	}
+	select {
+	case <-n.reportc:
+		n.takeReports()
 	default:
 	}
 	for range cap(n.stepc) {
