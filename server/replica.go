@@ -33,8 +33,8 @@ type replicaConfig struct {
 	// transport carries Raft messages to the peers; nil for a member
 	// alone.
 	transport raftnode.Transport
-	tree       tree.Options
-	tick       time.Duration // 0: raftnode's default
+	tree      tree.Options
+	tick      time.Duration // 0: raftnode's default
 	// view, if set, is write-locked while each run is applied and
 	// observed, so that readers holding it read-locked see a state whose
 	// events have all been handed on.

@@ -16,7 +16,8 @@ import (
 // waitTimeout bounds every wait, so that a bug fails instead of hanging.
 const waitTimeout = 10 * time.Second
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
+// waitUntil polls cond until it holds, failing the test after waitTimeout.
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for !cond() {
@@ -32,8 +33,8 @@ type snapReport struct {
 	status raft.SnapshotStatus
 }
 
-// fakeRaft records what a Network hands it.
-type fakeRaft struct {
+// memRaft records what a Network hands it.
+type memRaft struct {
 	block chan struct{} // non-nil: Step waits for it to close, or for ctx
 
 	mu          sync.Mutex
@@ -44,7 +45,7 @@ type fakeRaft struct {
 	stepCtxErrs int
 }
 
-func (f *fakeRaft) Step(ctx context.Context, m *pb.Message) error {
+func (f *memRaft) Step(ctx context.Context, m *pb.Message) error {
 	if f.block != nil {
 		select {
 		case <-f.block:
@@ -62,32 +63,32 @@ func (f *fakeRaft) Step(ctx context.Context, m *pb.Message) error {
 	return nil
 }
 
-func (f *fakeRaft) ReportUnreachable(id uint64) {
+func (f *memRaft) ReportUnreachable(id uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.unreachable = append(f.unreachable, id)
 }
 
-func (f *fakeRaft) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
+func (f *memRaft) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.snaps = append(f.snaps, snapReport{id, status})
 }
 
-func (f *fakeRaft) stepCount() int {
+func (f *memRaft) stepCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.steps)
 }
 
-func (f *fakeRaft) unreachableCount() int {
+func (f *memRaft) unreachableCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.unreachable)
 }
 
 // indexes returns the Index of every message stepped, in order.
-func (f *fakeRaft) indexes() []uint64 {
+func (f *memRaft) indexes() []uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []uint64
@@ -98,15 +99,15 @@ func (f *fakeRaft) indexes() []uint64 {
 }
 
 // cluster adds and starts members 1..size on a new network.
-func cluster(t *testing.T, seed uint64, size int) (*Network, []*Endpoint, []*fakeRaft) {
+func cluster(t *testing.T, seed uint64, size int) (*Network, []*Endpoint, []*memRaft) {
 	t.Helper()
 	n := NewNetwork(seed, nil)
 	t.Cleanup(n.Close)
 	eps := make([]*Endpoint, size+1)
-	rafts := make([]*fakeRaft, size+1)
+	rafts := make([]*memRaft, size+1)
 	for id := 1; id <= size; id++ {
 		eps[id] = n.Add(uint64(id))
-		rafts[id] = &fakeRaft{}
+		rafts[id] = &memRaft{}
 		eps[id].Start(rafts[id])
 	}
 	return n, eps, rafts
@@ -303,7 +304,7 @@ func TestSnapshotReports(t *testing.T) {
 func TestSendNeverBlocks(t *testing.T) {
 	n := NewNetwork(8, nil)
 	defer n.Close()
-	sender, stuck := &fakeRaft{}, &fakeRaft{block: make(chan struct{})}
+	sender, stuck := &memRaft{}, &memRaft{block: make(chan struct{})}
 	e1, e2 := n.Add(1), n.Add(2)
 	e1.Start(sender)
 	e2.Start(stuck)
@@ -335,7 +336,7 @@ func TestSendNeverBlocks(t *testing.T) {
 func TestCloseEndpoint(t *testing.T) {
 	n := NewNetwork(9, nil)
 	defer n.Close()
-	r1, stuck := &fakeRaft{}, &fakeRaft{block: make(chan struct{})}
+	r1, stuck := &memRaft{}, &memRaft{block: make(chan struct{})}
 	e1, e2 := n.Add(1), n.Add(2)
 	e1.Start(r1)
 	e2.Start(stuck)
@@ -367,7 +368,7 @@ func TestCloseEndpoint(t *testing.T) {
 	}
 	n.Heal()
 
-	r2 := &fakeRaft{}
+	r2 := &memRaft{}
 	e2b := n.Add(2)
 	e2b.Start(r2)
 	e1.Send([]*pb.Message{msg(1, 2, 5)})
@@ -399,7 +400,7 @@ func TestAddAttachedPanics(t *testing.T) {
 func TestCloseStopsGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
 	n := NewNetwork(11, nil)
-	rafts := []*fakeRaft{{}, {block: make(chan struct{})}, {}}
+	rafts := []*memRaft{{}, {block: make(chan struct{})}, {}}
 	var eps []*Endpoint
 	for i, r := range rafts {
 		e := n.Add(uint64(i + 1))

@@ -19,10 +19,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// waitTimeout bounds every wait in these tests: generous, since they run
-// under -race on small machines; a wait that ends early is the norm.
-const waitTimeout = 10 * time.Second
-
 // fakeRaft records what a transport hands it.
 type fakeRaft struct {
 	mu sync.Mutex
@@ -131,18 +127,6 @@ func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// waitFor polls cond until it holds, failing the test after waitTimeout.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // member is one transport under test with its fake raft.
 type member struct {
 	tr   *TCP
@@ -244,7 +228,7 @@ func TestTCPDeliveryInOrder(t *testing.T) {
 				}
 			}
 			for _, b := range ms {
-				waitFor(t, "delivery", func() bool { return b.raft.count() >= (n-1)*perPeer })
+				waitUntil(t, "delivery", func() bool { return b.raft.count() >= (n-1)*perPeer })
 			}
 			for _, b := range ms {
 				for _, a := range ms {
@@ -290,7 +274,7 @@ func TestTCPPeerDown(t *testing.T) {
 	if d := time.Since(start); d > waitTimeout {
 		t.Fatalf("2000 Sends to a dead peer took %v", d)
 	}
-	waitFor(t, "ReportUnreachable(2)", func() bool { return a.raft.unreachableCount(2) > 0 })
+	waitUntil(t, "ReportUnreachable(2)", func() bool { return a.raft.unreachableCount(2) > 0 })
 	a.tr.mu.RLock()
 	if n := len(a.tr.peers[2].queue); n > queue {
 		t.Fatalf("queue holds %d messages, bound %d", n, queue)
@@ -303,7 +287,7 @@ func TestTCPPeerDown(t *testing.T) {
 	// The peer comes up on its address: messages sent from then on arrive.
 	b := newMember(t, 2, TCPConfig{Listen: addr2})
 	idx := uint64(100000)
-	waitFor(t, "delivery after the peer came up", func() bool {
+	waitUntil(t, "delivery after the peer came up", func() bool {
 		idx++
 		a.tr.Send([]*pb.Message{appMsg(1, 2, idx, ents)})
 		return b.raft.count() > 0
@@ -337,7 +321,7 @@ func TestTCPQueueFull(t *testing.T) {
 			time.Sleep(time.Millisecond) // let the reporter run
 		}
 	}
-	waitFor(t, "ReportUnreachable(2) on a full queue", func() bool { return a.raft.unreachableCount(2) > 0 })
+	waitUntil(t, "ReportUnreachable(2) on a full queue", func() bool { return a.raft.unreachableCount(2) > 0 })
 	a.tr.mu.RLock()
 	if n := len(a.tr.peers[2].queue); n > queue {
 		t.Fatalf("queue holds %d messages, bound %d", n, queue)
@@ -351,7 +335,7 @@ func TestTCPQueueFull(t *testing.T) {
 	// (The writer may still drain a little as the socket buffers grow, so
 	// keep the queue full while sending it.)
 	snap := &pb.Message{Type: pb.MsgSnap.Enum(), From: proto.Uint64(1), To: proto.Uint64(2), Snapshot: &pb.Snapshot{}}
-	waitFor(t, "ReportSnapshot(2, failure)", func() bool {
+	waitUntil(t, "ReportSnapshot(2, failure)", func() bool {
 		a.tr.Send(append(batch, snap))
 		return a.raft.snapFailedCount(2) > 0
 	})
@@ -364,7 +348,7 @@ func TestTCPSendToUnknownPeer(t *testing.T) {
 		appMsg(1, 7, 1, nil),
 		{Type: pb.MsgSnap.Enum(), From: proto.Uint64(1), To: proto.Uint64(7)},
 	})
-	waitFor(t, "reports for an unknown peer", func() bool {
+	waitUntil(t, "reports for an unknown peer", func() bool {
 		return a.raft.unreachableCount(7) > 0 && a.raft.snapFailedCount(7) > 0
 	})
 }
@@ -384,11 +368,11 @@ func TestTCPRefusedHandshakes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newMember(t, 1, TCPConfig{ClusterID: tc.cluster, MaxBackoff: 50 * time.Millisecond})
 			a.tr.SetPeer(tc.to, b.tr.Addr().String())
-			waitFor(t, "the refusal logged at both ends", func() bool {
+			waitUntil(t, "the refusal logged at both ends", func() bool {
 				a.tr.Send([]*pb.Message{appMsg(1, tc.to, 1, nil)})
 				return strings.Contains(a.logs.String(), tc.wantLocal) && strings.Contains(b.logs.String(), tc.wantB)
 			})
-			waitFor(t, "ReportUnreachable", func() bool { return a.raft.unreachableCount(tc.to) > 0 })
+			waitUntil(t, "ReportUnreachable", func() bool { return a.raft.unreachableCount(tc.to) > 0 })
 			if n := b.raft.count(); n != 0 {
 				t.Fatalf("refused stream delivered %d messages", n)
 			}
@@ -447,7 +431,7 @@ func TestTCPBadInbound(t *testing.T) {
 		want := len(b.raft.received(1)) + 1
 		idx++
 		a.tr.Send([]*pb.Message{appMsg(1, 2, idx, nil)})
-		waitFor(t, "delivery on the good stream", func() bool { return len(b.raft.received(1)) >= want })
+		waitUntil(t, "delivery on the good stream", func() bool { return len(b.raft.received(1)) >= want })
 	}
 	stillWorks()
 
@@ -478,7 +462,7 @@ func TestTCPBadInbound(t *testing.T) {
 				t.Fatal(err)
 			}
 			expectClosed(t, c)
-			waitFor(t, "the reason logged", func() bool { return strings.Contains(b.logs.String(), tc.wantLog) })
+			waitUntil(t, "the reason logged", func() bool { return strings.Contains(b.logs.String(), tc.wantLog) })
 			if n := len(b.raft.received(3)); n != 0 {
 				t.Fatalf("bad stream delivered %d messages", n)
 			}
@@ -492,7 +476,7 @@ func TestTCPBadInbound(t *testing.T) {
 			t.Fatalf("garbage handshake answered %d, want %d", status, statusBadMagic)
 		}
 		expectClosed(t, c)
-		waitFor(t, "the refusal logged", func() bool { return strings.Contains(b.logs.String(), "bad magic or version") })
+		waitUntil(t, "the refusal logged", func() bool { return strings.Contains(b.logs.String(), "bad magic or version") })
 		stillWorks()
 	})
 	t.Run("unknown kind", func(t *testing.T) {
@@ -512,7 +496,7 @@ func TestTCPBadInbound(t *testing.T) {
 		if _, err := c.Write(frame(appMsg(3, 2, 42, entries(1, 10)))); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "delivery from the raw stream", func() bool { return len(b.raft.received(3)) == 1 })
+		waitUntil(t, "delivery from the raw stream", func() bool { return len(b.raft.received(3)) == 1 })
 		if got := b.raft.received(3)[0].GetIndex(); got != 42 {
 			t.Fatalf("got index %d, want 42", got)
 		}
@@ -537,7 +521,7 @@ func TestTCPNewerInboundReplacesOlder(t *testing.T) {
 	if _, err := newer.Write(append(binary.AppendUvarint(nil, uint64(len(data))), data...)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery on the newer stream", func() bool { return len(b.raft.received(3)) == 1 })
+	waitUntil(t, "delivery on the newer stream", func() bool { return len(b.raft.received(3)) == 1 })
 }
 
 func TestTCPSetPeerAndRemovePeer(t *testing.T) {
@@ -546,11 +530,11 @@ func TestTCPSetPeerAndRemovePeer(t *testing.T) {
 	bMoved := newMember(t, 2, TCPConfig{}) // member 2 after a move
 	a.tr.SetPeer(2, b.tr.Addr().String())
 	a.tr.Send([]*pb.Message{appMsg(1, 2, 1, nil)})
-	waitFor(t, "delivery to the first address", func() bool { return b.raft.count() == 1 })
+	waitUntil(t, "delivery to the first address", func() bool { return b.raft.count() == 1 })
 
 	a.tr.SetPeer(2, bMoved.tr.Addr().String())
 	a.tr.Send([]*pb.Message{appMsg(1, 2, 2, nil)})
-	waitFor(t, "delivery to the new address", func() bool { return bMoved.raft.count() == 1 })
+	waitUntil(t, "delivery to the new address", func() bool { return bMoved.raft.count() == 1 })
 	if n := b.raft.count(); n != 1 {
 		t.Fatalf("the old address got %d messages after the move", n)
 	}
@@ -564,7 +548,7 @@ func TestTCPSetPeerAndRemovePeer(t *testing.T) {
 	}
 	before := a.raft.unreachableCount(2)
 	a.tr.Send([]*pb.Message{appMsg(1, 2, 3, nil)})
-	waitFor(t, "ReportUnreachable after RemovePeer", func() bool { return a.raft.unreachableCount(2) > before })
+	waitUntil(t, "ReportUnreachable after RemovePeer", func() bool { return a.raft.unreachableCount(2) > before })
 	// Member 2 learns of nothing more. (Give a stray stream a moment.)
 	time.Sleep(20 * time.Millisecond)
 	if b.raft.count() != 1 || bMoved.raft.count() != 1 {
@@ -638,7 +622,7 @@ func TestTCPCloseStopsGoroutines(t *testing.T) {
 				}
 			}
 		}
-		waitFor(t, "delivery", func() bool { return ms[0].raft.count() == 2 && ms[1].raft.count() == 2 })
+		waitUntil(t, "delivery", func() bool { return ms[0].raft.count() == 2 && ms[1].raft.count() == 2 })
 		for _, m := range ms {
 			if err := m.tr.Close(); err != nil {
 				t.Fatalf("Close: %v", err)
@@ -653,7 +637,7 @@ func TestTCPCloseStopsGoroutines(t *testing.T) {
 			m.tr.Start(newFakeRaft())
 		}
 	}()
-	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	waitUntil(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 // countingRaft counts the messages it is handed.
@@ -750,7 +734,7 @@ func TestTCPWriteTimeoutRedials(t *testing.T) {
 	a.tr.SetPeer(2, ln.Addr().String())
 	ents := entries(16, 1024)
 	var first net.Conn
-	waitFor(t, "a second stream after the write timeout", func() bool {
+	waitUntil(t, "a second stream after the write timeout", func() bool {
 		a.tr.Send([]*pb.Message{appMsg(1, 2, 1, ents), appMsg(1, 2, 2, ents)})
 		select {
 		case c := <-accepted:
