@@ -319,18 +319,42 @@ func TestEncodeRefuses(t *testing.T) {
 			t.Errorf("%s: EncodeRequestJSON = %v, want ErrMalformed", name, err)
 		}
 	}
+	// Frames of at most MaxFrameElements bytes skip the scan after
+	// encoding (they cannot break a limit); a larger one is still scanned.
+	manyChildren := make([]string, MaxFrameElements+1)
+	for i := range manyChildren {
+		manyChildren[i] = "c"
+	}
 	for name, m := range map[string]*ServerMessage{
-		"nil":             nil,
-		"no kind":         {},
-		"nil result":      resp(1, 0, &Response_GetData{}),
-		"nil multi entry": resp(1, 0, &Response_Multi{Multi: &MultiResult{Results: []*OpResult{nil}}}),
-		"event kinds":     {Kind: &ServerMessage_Event{Event: &Event{Type: 1}}},
+		"too many elements": resp(1, 0, &Response_GetChildren{GetChildren: &GetChildrenResult{Children: manyChildren, Stat: stat(1)}}),
+		"nil":               nil,
+		"no kind":           {},
+		"nil result":        resp(1, 0, &Response_GetData{}),
+		"nil multi entry":   resp(1, 0, &Response_Multi{Multi: &MultiResult{Results: []*OpResult{nil}}}),
+		"event kinds":       {Kind: &ServerMessage_Event{Event: &Event{Type: 1}}},
 	} {
 		if _, err := EncodeServerMessage(m); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: EncodeServerMessage = %v, want ErrMalformed", name, err)
 		}
 		if _, err := EncodeServerMessageJSON(m); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: EncodeServerMessageJSON = %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+// TestSmallFramesNeedNoRescan backs scanEncoded's shortcut: every sample,
+// encoded, passes the full scan the decoders run.
+func TestSmallFramesNeedNoRescan(t *testing.T) {
+	for name, r := range sampleRequests() {
+		b := mustEncode(EncodeRequest(r))
+		if err := scanFrame(b, requestDesc()); err != nil || len(b) > MaxFrameElements {
+			t.Errorf("%s: %d bytes, scan: %v", name, len(b), err)
+		}
+	}
+	for name, m := range sampleServerMessages() {
+		b := mustEncode(EncodeServerMessage(m))
+		if err := scanFrame(b, serverMessageDesc()); err != nil || len(b) > MaxFrameElements {
+			t.Errorf("%s: %d bytes, scan: %v", name, len(b), err)
 		}
 	}
 }
