@@ -237,6 +237,18 @@ func (c *testCluster) waitLeader(among ...uint64) (id, term uint64) {
 	return id, term
 }
 
+// waitNewLeader waits until the members other than old follow a leader
+// among them, in a term past term, and returns it and those members.
+func (c *testCluster) waitNewLeader(old, term uint64) (lead, newTerm uint64, rest []uint64) {
+	c.t.Helper()
+	rest = slices.DeleteFunc(slices.Clone(c.ids), func(id uint64) bool { return id == old })
+	lead, newTerm = c.waitLeader(rest...)
+	if newTerm <= term {
+		c.t.Fatalf("new leader %d in term %d, not past the old term %d", lead, newTerm, term)
+	}
+	return lead, newTerm, rest
+}
+
 // indexOf returns the index at which data was applied, if it was. r.mu is
 // held.
 func (r *recorder) indexOf(data string) (uint64, bool) {
