@@ -1,12 +1,17 @@
 // Package transport carries raft messages between the members of an arbor
 // cluster. It implements raftnode.Transport on the sending side and hands
-// what it receives to a Raft (a *raftnode.Node) on the other.
+// what it receives to a Raft (a *raftnode.Node) on the other. It also
+// carries member messages: small application messages between members,
+// outside raft (a follower's batch of touched sessions for the leader,
+// say), handed to the function given to Handle.
 //
 // Two implementations share the contract below:
 //
-//   - TCP (tcp.go): each member listens on its peer address; for each peer
-//     it keeps one outbound stream with a bounded queue, redialled with
-//     backoff, so that a slow or dead peer never blocks the Ready loop.
+//   - TCP (tcp.go, tcp_messages.go): each member listens on its peer
+//     address; for each peer it keeps one outbound stream for raft
+//     messages and one for member messages, each with a bounded queue and
+//     redialled with backoff, so that a slow or dead peer never blocks the
+//     Ready loop or the sender of a member message.
 //   - Network (mem.go): an in-memory network for tests, which can drop,
 //     delay, reorder and partition messages between chosen members.
 //
@@ -22,6 +27,15 @@
 //     when the transport closes; a Step error is logged, not retried.
 //  4. Close stops every goroutine the transport started and waits for
 //     them.
+//  5. SendMessage never blocks either. It reports false for a member
+//     message dropped at once (unknown or unreachable peer, full queue,
+//     more than MaxMessageBytes); true promises nothing about delivery.
+//     A member message is never reported to Raft: the application
+//     retries what matters.
+//  6. Member messages from one member to another arrive in the order
+//     sent, or not at all (as 2), independently of raft messages. The
+//     handler gets them one at a time per sending member, on a goroutine
+//     of the transport; one received before Handle was called is dropped.
 package transport
 
 import (
@@ -29,6 +43,39 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// MaxMessageBytes bounds the data of one member message (SendMessage).
+const MaxMessageBytes = 1 << 20
+
+// Transport is what a member needs of its peer transport. *TCP and
+// *Endpoint implement it.
+type Transport interface {
+	// Send is raftnode.Transport's: hand raft messages to peers, never
+	// blocking.
+	Send(msgs []*pb.Message)
+	// SendMessage queues data (a member message, at most MaxMessageBytes)
+	// for member to, without blocking. It reports false if the message
+	// was dropped at once (unknown peer, queue full, too large); true says
+	// nothing about delivery. Messages to one peer arrive in the order
+	// sent, or not at all. data may be kept; the caller must not modify
+	// it.
+	SendMessage(to uint64, data []byte) bool
+	// Handle sets the function that receives member messages from peers.
+	// Call it before Start. h is called on the transport's goroutines, one
+	// message at a time per sending peer; it must not block for long. h
+	// may keep data.
+	Handle(h func(from uint64, data []byte))
+	// Start starts delivering received raft messages to r (and member
+	// messages to the handler).
+	Start(r Raft)
+	// Close stops the transport and waits for its goroutines.
+	Close() error
+}
+
+var (
+	_ Transport = (*TCP)(nil)
+	_ Transport = (*Endpoint)(nil)
 )
 
 // Raft is the receiving member's raft node, as a transport sees it;

@@ -16,8 +16,8 @@ import (
 )
 
 // MemQueueLimit bounds the messages queued in a Network for one member
-// (sent, not yet handed to its Raft); past it Send drops, as a full TCP
-// queue does.
+// (sent, not yet handed to its Raft or handler), raft and member messages
+// together; past it Send and SendMessage drop, as a full TCP queue does.
 const MemQueueLimit = 1024
 
 // memReorderWindow is how long a message on a reordering link without a
@@ -46,7 +46,9 @@ type linkKey struct{ from, to uint64 }
 // process, for tests. It keeps the contract of the package (Send never
 // blocks, per-link order unless told to reorder, Step with a ctx ended by
 // Close) and can partition members, isolate one, and drop, delay and
-// reorder messages per directed link.
+// reorder messages per directed link. Member messages (SendMessage) share
+// the queues, the faults and the order of raft messages on each link, but
+// a lost one is never reported to Raft.
 //
 // A message is checked twice: when it is sent (the destination attached
 // and reachable, the queue not full, the link's drop draw) and when it is
@@ -211,8 +213,9 @@ func (n *Network) deliverAt(src *Endpoint, k linkKey, l Link, now time.Time) tim
 }
 
 // Endpoint is one member's attachment to a Network. It implements
-// raftnode.Transport (Send) and delivers the messages addressed to its
-// member to the Raft given to Start.
+// Transport: it delivers the raft messages addressed to its member to the
+// Raft given to Start, and its member messages to the function given to
+// Handle.
 type Endpoint struct {
 	net  *Network
 	id   uint64
@@ -224,6 +227,7 @@ type Endpoint struct {
 
 	// Guarded by net.mu.
 	raft    Raft
+	handler func(from uint64, data []byte)
 	queue   envelopes
 	closed  bool
 	started bool
@@ -233,12 +237,14 @@ type Endpoint struct {
 	lastAt map[uint64]time.Time
 }
 
-// envelope is a message in flight to an Endpoint.
+// envelope is a message in flight to an Endpoint: a raft message, or a
+// member message if msg is nil.
 type envelope struct {
-	msg *pb.Message
-	src *Endpoint
-	at  time.Time // when it may be delivered
-	seq uint64    // send order, to break ties in at
+	msg  *pb.Message
+	data []byte // a member message's
+	src  *Endpoint
+	at   time.Time // when it may be delivered
+	seq  uint64    // send order, to break ties in at
 }
 
 // envelopes is a min-heap on (at, seq).
@@ -279,20 +285,8 @@ func (e *Endpoint) Send(msgs []*pb.Message) {
 	}
 	now := time.Now()
 	for _, m := range msgs {
-		to := m.GetTo()
-		dst := n.endpoints[to]
-		k := linkKey{e.id, to}
-		l := n.links[k]
-		if dst == nil || dst.closed || !n.reachable(e.id, to) || len(dst.queue) >= MemQueueLimit ||
-			(l.Drop > 0 && n.rng.Float64() < l.Drop) {
+		if !n.enqueue(e, m.GetTo(), now, func() *envelope { return &envelope{msg: proto.Clone(m).(*pb.Message)} }) {
 			lost = append(lost, m)
-			continue
-		}
-		n.seq++
-		heap.Push(&dst.queue, &envelope{msg: proto.Clone(m).(*pb.Message), src: e, at: n.deliverAt(e, k, l, now), seq: n.seq})
-		select {
-		case dst.wake <- struct{}{}:
-		default:
 		}
 	}
 	r := e.raft
@@ -301,6 +295,57 @@ func (e *Endpoint) Send(msgs []*pb.Message) {
 		n.logger.Debug("message dropped", "type", m.GetType(), "from", e.id, "to", m.GetTo())
 		reportLost(r, m)
 	}
+}
+
+// SendMessage queues a copy of data, a member message, for member to and
+// returns without blocking. It reports false if the message cannot be
+// queued: data longer than MaxMessageBytes, the destination unknown,
+// closed or unreachable, its queue full, lost to the link's Drop, or this
+// Endpoint closed. A member message lost in flight is dropped silently.
+func (e *Endpoint) SendMessage(to uint64, data []byte) bool {
+	if len(data) > MaxMessageBytes {
+		return false
+	}
+	n := e.net
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	return n.enqueue(e, to, time.Now(), func() *envelope { return &envelope{data: slices.Clone(data)} })
+}
+
+// Handle sets the function that receives the member messages addressed
+// to this member; nil drops them. Call it before Start: a message
+// delivered before is dropped. h is called on the delivery goroutine, one
+// message at a time; it must not block for long, since the raft messages
+// to this member wait for it. h may keep data.
+func (e *Endpoint) Handle(h func(from uint64, data []byte)) {
+	e.net.mu.Lock()
+	defer e.net.mu.Unlock()
+	e.handler = h
+}
+
+// enqueue queues the envelope newEnv makes for member to, from src, unless
+// the destination is unknown, closed or unreachable, its queue is full, or
+// the link's Drop draw loses it; it reports whether it did. n.mu is held.
+func (n *Network) enqueue(src *Endpoint, to uint64, now time.Time, newEnv func() *envelope) bool {
+	dst := n.endpoints[to]
+	k := linkKey{src.id, to}
+	l := n.links[k]
+	if dst == nil || dst.closed || !n.reachable(src.id, to) || len(dst.queue) >= MemQueueLimit ||
+		(l.Drop > 0 && n.rng.Float64() < l.Drop) {
+		return false
+	}
+	env := newEnv()
+	n.seq++
+	env.src, env.at, env.seq = src, n.deliverAt(src, k, l, now), n.seq
+	heap.Push(&dst.queue, env)
+	select {
+	case dst.wake <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // reportLost tells the sender's raft (nil: none yet) that m was lost.
@@ -315,8 +360,8 @@ func reportLost(r Raft, m *pb.Message) {
 }
 
 // Start begins delivering the messages addressed to this member, in
-// delivery-time order, to r.Step, from one goroutine, and sends this
-// member's drop reports to r. It panics if called twice; on a closed
+// delivery-time order, from one goroutine: raft messages to r.Step, member
+// messages to the handler. It sends this member's drop reports to r. It panics if called twice; on a closed
 // Endpoint it does nothing.
 func (e *Endpoint) Start(r Raft) {
 	n := e.net
@@ -338,8 +383,8 @@ func (e *Endpoint) Start(r Raft) {
 // and those it sent that are still in flight are dropped, and so is
 // everything sent to or by it from now on. It cancels the ctx of a running
 // Step and waits for the delivery goroutine to stop. Close may be called
-// more than once.
-func (e *Endpoint) Close() {
+// more than once; it always returns nil.
+func (e *Endpoint) Close() error {
 	n := e.net
 	n.mu.Lock()
 	e.closed = true
@@ -357,6 +402,7 @@ func (e *Endpoint) Close() {
 	n.mu.Unlock()
 	e.cancel()
 	e.wg.Wait()
+	return nil
 }
 
 // deliver is the Endpoint's delivery goroutine.
@@ -373,6 +419,7 @@ func (e *Endpoint) deliver() {
 			ok       bool
 			srcRaft  Raft
 			dstRaft  = e.raft
+			handler  = e.handler
 			haveWait bool
 		)
 		if len(e.queue) > 0 {
@@ -388,6 +435,17 @@ func (e *Endpoint) deliver() {
 		}
 		n.mu.Unlock()
 
+		if next != nil && next.msg == nil {
+			switch {
+			case !ok:
+				n.logger.Debug("member message lost in flight", "from", next.src.id, "to", e.id)
+			case handler == nil:
+				n.logger.Debug("member message dropped: no handler", "from", next.src.id, "to", e.id)
+			default:
+				handler(next.src.id, next.data)
+			}
+			continue
+		}
 		if next != nil {
 			if !ok {
 				n.logger.Debug("message lost in flight", "type", next.msg.GetType(), "from", next.src.id, "to", e.id)

@@ -26,6 +26,8 @@ const (
 	DefaultWriteTimeout  = 5 * time.Second
 	DefaultMaxBackoff    = time.Second
 	DefaultMaxFrameBytes = 16 << 20
+
+	DefaultMessageQueueBytes = 4 << 20
 )
 
 // The stream handshake. A TCP stream between two members starts with a
@@ -35,8 +37,8 @@ const (
 //	offset size  field
 //	0      4     magic "ARBR" (0x41 0x52 0x42 0x52)
 //	4      1     version, 1
-//	5      1     stream kind: 1 = raft messages (2 and up are reserved
-//	             for snapshot streaming)
+//	5      1     stream kind: 1 = raft messages, 3 = member messages
+//	             (2 is reserved for snapshot streaming)
 //	6      2     reserved, zero
 //	8      8     cluster id, big-endian uint64, non-zero
 //	16     8     from: the dialer's raft id, big-endian uint64, non-zero
@@ -53,12 +55,19 @@ const (
 // decode, or a message whose To is not its own id or whose From is not the
 // handshake's from. The acceptor never writes after the status byte; the
 // dialer reads only to learn that the stream was closed.
+//
+// A member-message stream (kind 3) is the same but for its frames: each
+// a uvarint byte length followed by that many bytes of one member
+// message's data, at most MaxMessageBytes (a longer frame closes the
+// stream). Each member dials one raft stream and one member-message stream
+// to each peer.
 const (
 	handshakeMagic   = "ARBR"
 	handshakeVersion = 1
 	handshakeBytes   = 32
 
-	streamRaft byte = 1
+	streamRaft     byte = 1
+	streamMessages byte = 3
 )
 
 // Handshake status bytes, answered by the acceptor.
@@ -89,6 +98,16 @@ func statusText(s byte) string {
 	return fmt.Sprintf("unknown status %d", s)
 }
 
+func streamName(kind byte) string {
+	switch kind {
+	case streamRaft:
+		return "raft"
+	case streamMessages:
+		return "messages"
+	}
+	return fmt.Sprintf("kind %d", kind)
+}
+
 const (
 	tcpMinBackoff       = 10 * time.Millisecond
 	tcpWriteBufferBytes = 64 << 10
@@ -114,7 +133,12 @@ type TCPConfig struct {
 	Peers map[uint64]string
 	// QueueMessages bounds each peer's outbound queue. A message that
 	// finds the queue full is dropped and the peer reported unreachable.
+	// It also bounds, separately, the count of each peer's queue of
+	// member messages (SendMessage).
 	QueueMessages int
+	// MessageQueueBytes bounds the data queued in each peer's queue of
+	// member messages; SendMessage drops (and reports false) past it.
+	MessageQueueBytes int
 	// DialTimeout bounds a dial plus the handshake on both ends.
 	DialTimeout time.Duration
 	// WriteTimeout bounds how long a peer may take to drain its socket;
@@ -163,6 +187,7 @@ func (c TCPConfig) withDefaults() (TCPConfig, error) {
 	defaultTo(&c.WriteTimeout, DefaultWriteTimeout)
 	defaultTo(&c.MaxBackoff, DefaultMaxBackoff)
 	defaultTo(&c.MaxFrameBytes, DefaultMaxFrameBytes)
+	defaultTo(&c.MessageQueueBytes, DefaultMessageQueueBytes)
 	switch {
 	case c.QueueMessages < 0:
 		return c, fmt.Errorf("transport: TCPConfig.QueueMessages %d is negative", c.QueueMessages)
@@ -174,6 +199,8 @@ func (c TCPConfig) withDefaults() (TCPConfig, error) {
 		return c, fmt.Errorf("transport: TCPConfig.MaxBackoff %v is negative", c.MaxBackoff)
 	case c.MaxFrameBytes < 0:
 		return c, fmt.Errorf("transport: TCPConfig.MaxFrameBytes %d is negative", c.MaxFrameBytes)
+	case c.MessageQueueBytes < 0:
+		return c, fmt.Errorf("transport: TCPConfig.MessageQueueBytes %d is negative", c.MessageQueueBytes)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -200,9 +227,10 @@ func defaultTo[T comparable](v *T, def T) {
 	}
 }
 
-// TCP is the transport between members over TCP: one outbound stream per
-// peer, each fed by a bounded queue and a writer goroutine that redials
-// with backoff, and one reader goroutine per inbound stream.
+// TCP is the transport between members over TCP: two outbound streams per
+// peer (raft messages, member messages), each fed by a bounded queue and a
+// writer goroutine that redials with backoff, and one reader goroutine per
+// inbound stream.
 //
 // Reports to Raft (ReportUnreachable, ReportSnapshot) are made from a
 // goroutine of the transport, never from Send, so the Ready loop that
@@ -228,10 +256,25 @@ type TCP struct {
 	closed  bool
 	started bool
 	peers   map[uint64]*tcpPeer
-	// inbound holds the newest inbound stream from each peer; conns every
-	// accepted connection, handshaken or not, so that Close can close it.
-	inbound map[uint64]net.Conn
+	// inbound holds the newest inbound stream of each kind from each
+	// peer; conns every accepted connection, handshaken or not, so that
+	// Close can close it.
+	inbound map[inboundKey]*inboundStream
 	conns   map[net.Conn]struct{}
+
+	messages tcpMessageState
+}
+
+type inboundKey struct {
+	from uint64
+	kind byte
+}
+
+// inboundStream is an accepted stream; done is closed when its reader
+// has returned.
+type inboundStream struct {
+	conn net.Conn
+	done chan struct{}
 }
 
 // NewTCP checks cfg, binds the listener (so Addr is known) and starts the
@@ -253,7 +296,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 		peers:   make(map[uint64]*tcpPeer),
-		inbound: make(map[uint64]net.Conn),
+		inbound: make(map[inboundKey]*inboundStream),
 		conns:   make(map[net.Conn]struct{}),
 	}
 	t.reports.init()
@@ -389,66 +432,91 @@ func (t *TCP) Close() error {
 func (t *TCP) addPeerLocked(id uint64, addr string) {
 	ctx, cancel := context.WithCancel(t.ctx)
 	p := &tcpPeer{
-		id:     id,
-		addr:   addr,
-		queue:  make(chan *pb.Message, t.cfg.QueueMessages),
-		ctx:    ctx,
-		cancel: cancel,
+		tcpLink: tcpLink{id: id, addr: addr, kind: streamRaft, ctx: ctx, cancel: cancel},
+		queue:   make(chan *pb.Message, t.cfg.QueueMessages),
+		msgs:    t.startMessageLinkLocked(id, addr),
 	}
 	t.peers[id] = p
 	t.wg.Add(1)
 	go t.writeLoop(p)
 }
 
-// tcpPeer is one outbound stream: its queue and the state its writer shares.
-type tcpPeer struct {
-	id    uint64
-	addr  string // fixed: a new address makes a new peer
-	queue chan *pb.Message
+// tcpLink is one outbound stream to a peer, of one kind, as its writer
+// and stop share it.
+type tcpLink struct {
+	id   uint64
+	addr string // fixed: a new address makes a new peer
+	kind byte   // the handshake's stream kind
 	// unreachable is set after a failed dial and cleared by a handshake
-	// that succeeds; while set, Send drops instead of queueing.
+	// that succeeds; while set, the sender drops instead of queueing.
 	unreachable atomic.Bool
 
-	ctx    context.Context // ends when the peer is stopped
+	ctx    context.Context // ends when the link is stopped
 	cancel context.CancelFunc
 
 	mu   sync.Mutex
 	conn net.Conn // the current stream, closed by stop
 }
 
-// stop ends the peer's writer: it cancels its ctx and closes its stream,
-// which unblocks a write in progress.
+// tcpPeer is a peer's raft stream, with its queue, and its member-message
+// stream.
+type tcpPeer struct {
+	tcpLink
+	queue chan *pb.Message
+	msgs  *tcpMessageLink
+}
+
+// stop ends the peer's writers.
 func (p *tcpPeer) stop() {
-	p.cancel()
-	p.mu.Lock()
-	if p.conn != nil {
-		p.conn.Close()
+	p.tcpLink.stop()
+	p.msgs.stop()
+}
+
+// stop ends the link's writer: it cancels its ctx and closes its stream,
+// which unblocks a write in progress.
+func (l *tcpLink) stop() {
+	l.cancel()
+	l.mu.Lock()
+	if l.conn != nil {
+		l.conn.Close()
 	}
-	p.mu.Unlock()
+	l.mu.Unlock()
 }
 
 // setConn records c as the current stream, or closes it and reports false
-// if the peer was stopped meanwhile.
-func (p *tcpPeer) setConn(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ctx.Err() != nil {
+// if the link was stopped meanwhile.
+func (l *tcpLink) setConn(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ctx.Err() != nil {
 		return false
 	}
-	p.conn = c
+	l.conn = c
 	return true
 }
 
-func (p *tcpPeer) clearConn() {
-	p.mu.Lock()
-	p.conn = nil
-	p.mu.Unlock()
+func (l *tcpLink) clearConn() {
+	l.mu.Lock()
+	l.conn = nil
+	l.mu.Unlock()
 }
 
 // writeLoop dials p, sends its queue, and redials until p is stopped.
 func (t *TCP) writeLoop(p *tcpPeer) {
 	defer t.wg.Done()
-	log := t.log.With("peer", p.id, "addr", p.addr)
+	t.redialLoop(&p.tcpLink,
+		func(conn net.Conn) error { return t.stream(p, conn) },
+		func() { t.dropQueue(p) },
+		func() { t.reports.add(p.id, false) })
+}
+
+// redialLoop dials the link p, runs stream on each stream opened, and
+// redials with backoff until p is stopped. discard empties p's queue
+// (after a failed dial, and at the end); lost tells the sender that
+// messages may have been lost (after a failed dial or a stream that
+// ended).
+func (t *TCP) redialLoop(p *tcpLink, stream func(net.Conn) error, discard, lost func()) {
+	log := t.log.With("peer", p.id, "addr", p.addr, "stream", streamName(p.kind))
 	backoff := tcpMinBackoff
 	lastErr := ""
 	for p.ctx.Err() == nil {
@@ -466,8 +534,8 @@ func (t *TCP) writeLoop(p *tcpPeer) {
 				log.Debug("transport: cannot open stream to peer", "err", err)
 			}
 			p.unreachable.Store(true)
-			t.dropQueue(p)
-			t.reports.add(p.id, false)
+			discard()
+			lost()
 			if !sleepCtx(p.ctx, backoffJitter(backoff)) {
 				break
 			}
@@ -482,14 +550,14 @@ func (t *TCP) writeLoop(p *tcpPeer) {
 		}
 		p.unreachable.Store(false)
 		opened := time.Now()
-		err = t.stream(p, conn)
+		err = stream(conn)
 		conn.Close()
 		p.clearConn()
 		if p.ctx.Err() != nil {
 			break
 		}
 		log.Warn("transport: stream to peer closed", "err", err)
-		t.reports.add(p.id, false)
+		lost()
 		// The backoff starts over only after a stream that lasted: a peer
 		// that accepts and then drops every stream (another member
 		// dialling it with our id, say) is redialled ever more slowly.
@@ -501,11 +569,11 @@ func (t *TCP) writeLoop(p *tcpPeer) {
 		}
 		backoff = min(backoff*2, t.cfg.MaxBackoff)
 	}
-	t.dropQueue(p)
+	discard()
 }
 
 // dial connects to p and runs the dialer's side of the handshake.
-func (t *TCP) dial(p *tcpPeer) (net.Conn, error) {
+func (t *TCP) dial(p *tcpLink) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, t.cfg.DialTimeout)
 	defer cancel()
 	var d net.Dialer
@@ -521,7 +589,7 @@ func (t *TCP) dial(p *tcpPeer) (net.Conn, error) {
 	if err := conn.SetDeadline(deadline); err != nil {
 		return nil, t.failDial(p, conn, fmt.Errorf("handshake: %w", err))
 	}
-	hdr := appendHandshake(nil, streamRaft, t.cfg.ClusterID, t.cfg.ID, p.id)
+	hdr := appendHandshake(nil, p.kind, t.cfg.ClusterID, t.cfg.ID, p.id)
 	if _, err := conn.Write(hdr); err != nil {
 		return nil, t.failDial(p, conn, fmt.Errorf("handshake: write: %w", err))
 	}
@@ -538,7 +606,7 @@ func (t *TCP) dial(p *tcpPeer) (net.Conn, error) {
 	return conn, nil
 }
 
-func (t *TCP) failDial(p *tcpPeer, conn net.Conn, err error) error {
+func (t *TCP) failDial(p *tcpLink, conn net.Conn, err error) error {
 	conn.Close()
 	p.clearConn()
 	return err
@@ -549,17 +617,7 @@ func (t *TCP) failDial(p *tcpPeer, conn net.Conn, err error) error {
 // the queue is momentarily empty, so a busy queue goes out in large
 // writes.
 func (t *TCP) stream(p *tcpPeer, conn net.Conn) error {
-	// The acceptor never writes after the handshake: a read returns only
-	// when the stream is closed, which the writer may not otherwise notice
-	// until its next write.
-	remoteClosed := make(chan struct{})
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		defer close(remoteClosed)
-		var b [1]byte
-		conn.Read(b[:])
-	}()
+	remoteClosed := t.watchRemoteClose(conn)
 	defer func() {
 		conn.Close()
 		<-remoteClosed
@@ -636,6 +694,23 @@ func (t *TCP) stream(p *tcpPeer, conn net.Conn) error {
 	}
 }
 
+// watchRemoteClose returns a channel closed when the peer closes conn (or
+// conn is closed here). The acceptor never writes after the handshake: a
+// read returns only when the stream is closed, which a writer may not
+// otherwise notice until its next write. The caller closes conn and then
+// waits for the channel.
+func (t *TCP) watchRemoteClose(conn net.Conn) <-chan struct{} {
+	remoteClosed := make(chan struct{})
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		defer close(remoteClosed)
+		var b [1]byte
+		conn.Read(b[:])
+	}()
+	return remoteClosed
+}
+
 // dropQueue empties p's queue into the reports: the messages in it will
 // not be sent.
 func (t *TCP) dropQueue(p *tcpPeer) {
@@ -693,33 +768,37 @@ func (t *TCP) serve(r Raft, conn net.Conn) {
 		delete(t.conns, conn)
 		t.mu.Unlock()
 	}()
-	from, err := t.accept(conn)
+	from, kind, err := t.accept(conn)
 	if err != nil {
 		log.Warn("transport: inbound stream refused", "err", err)
 		return
 	}
-	log = log.With("peer", from)
+	log = log.With("peer", from, "stream", streamName(kind))
 
-	// The newest stream from a peer replaces an older one: the peer
-	// redialled, so the older one is dead or about to be. The stream is
-	// registered before the dialer hears ok, so that of two streams the
+	// The newest stream of a kind from a peer replaces an older one: the
+	// peer redialled, so the older one is dead or about to be. The stream
+	// is registered before the dialer hears ok, so that of two streams the
 	// one answered last is the one kept.
+	key := inboundKey{from, kind}
+	cur := &inboundStream{conn: conn, done: make(chan struct{})}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return
 	}
-	if old := t.inbound[from]; old != nil {
-		old.Close()
+	old := t.inbound[key]
+	if old != nil {
+		old.conn.Close()
 	}
-	t.inbound[from] = conn
+	t.inbound[key] = cur
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
-		if t.inbound[from] == conn {
-			delete(t.inbound, from)
+		if t.inbound[key] == cur {
+			delete(t.inbound, key)
 		}
 		t.mu.Unlock()
+		close(cur.done)
 	}()
 	if _, err := conn.Write([]byte{statusOK}); err != nil {
 		log.Warn("transport: inbound stream: handshake: write status", "err", err)
@@ -731,7 +810,11 @@ func (t *TCP) serve(r Raft, conn net.Conn) {
 	}
 
 	log.Debug("transport: inbound stream open")
-	err = t.read(r, conn, from)
+	if kind == streamMessages {
+		err = t.readMessages(conn, from, old)
+	} else {
+		err = t.read(r, conn, from)
+	}
 	switch {
 	case t.ctx.Err() != nil:
 	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
@@ -742,15 +825,15 @@ func (t *TCP) serve(r Raft, conn net.Conn) {
 }
 
 // accept reads and checks the handshake header on conn. It returns the
-// dialer's id, for the caller to answer statusOK, or answers the refusal
-// and returns why.
-func (t *TCP) accept(conn net.Conn) (uint64, error) {
+// dialer's id and the stream kind, for the caller to answer statusOK, or
+// answers the refusal and returns why.
+func (t *TCP) accept(conn net.Conn) (uint64, byte, error) {
 	if err := conn.SetDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil {
-		return 0, fmt.Errorf("handshake: %w", err)
+		return 0, 0, fmt.Errorf("handshake: %w", err)
 	}
 	var hdr [handshakeBytes]byte
 	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-		return 0, fmt.Errorf("handshake: read: %w", err)
+		return 0, 0, fmt.Errorf("handshake: read: %w", err)
 	}
 	kind, cluster, from, to := parseHandshake(hdr[:])
 	var status byte
@@ -758,7 +841,7 @@ func (t *TCP) accept(conn net.Conn) (uint64, error) {
 	switch {
 	case string(hdr[:4]) != handshakeMagic || hdr[4] != handshakeVersion:
 		status, reason = statusBadMagic, fmt.Errorf("bad magic or version % x", hdr[:5])
-	case kind != streamRaft:
+	case kind != streamRaft && kind != streamMessages:
 		status, reason = statusBadKind, fmt.Errorf("unsupported stream kind %d", kind)
 	case cluster != t.cfg.ClusterID:
 		status, reason = statusBadCluster, fmt.Errorf("cluster id %#x, want %#x", cluster, t.cfg.ClusterID)
@@ -770,9 +853,9 @@ func (t *TCP) accept(conn net.Conn) (uint64, error) {
 	if reason != nil {
 		// The dialer may be gone already; the refusal is logged anyway.
 		conn.Write([]byte{status})
-		return 0, fmt.Errorf("handshake from %d: %w", from, reason)
+		return 0, 0, fmt.Errorf("handshake from %d: %w", from, reason)
 	}
-	return from, nil
+	return from, kind, nil
 }
 
 // read delivers the frames of an inbound stream from peer from to r.
@@ -781,19 +864,10 @@ func (t *TCP) read(r Raft, conn net.Conn, from uint64) error {
 	var buf []byte
 	stepFailing := false
 	for {
-		n, err := binary.ReadUvarint(br)
+		var err error
+		buf, err = readFrame(br, buf, t.cfg.MaxFrameBytes, "MaxFrameBytes")
 		if err != nil {
-			return fmt.Errorf("read frame length: %w", err)
-		}
-		if n > uint64(t.cfg.MaxFrameBytes) {
-			return fmt.Errorf("frame of %d bytes exceeds MaxFrameBytes %d", n, t.cfg.MaxFrameBytes)
-		}
-		if uint64(cap(buf)) < n {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return fmt.Errorf("read frame: %w", err)
+			return err
 		}
 		// Unmarshal copies what it keeps, so buf can be reused.
 		m := new(pb.Message)
@@ -820,6 +894,27 @@ func (t *TCP) read(r Raft, conn net.Conn, from uint64) error {
 		}
 		stepFailing = false
 	}
+}
+
+// readFrame reads one frame (a uvarint length, then that many bytes) into
+// buf, grown if needed, and returns it. A length over maxBytes is an error
+// that names the limit limitName.
+func readFrame(br *bufio.Reader, buf []byte, maxBytes int, limitName string) ([]byte, error) {
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, fmt.Errorf("read frame length: %w", err)
+	}
+	if n > uint64(maxBytes) {
+		return nil, fmt.Errorf("frame of %d bytes exceeds %s %d", n, limitName, maxBytes)
+	}
+	if uint64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return nil, fmt.Errorf("read frame: %w", err)
+	}
+	return buf, nil
 }
 
 // appendHandshake appends the stream header (see handshakeBytes).

@@ -127,10 +127,12 @@ func (b *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// member is one transport under test with its fake raft.
+// member is one transport under test with its fake raft and the member
+// messages it received.
 type member struct {
 	tr   *TCP
 	raft *fakeRaft
+	msgs *msgRecorder
 	logs *logBuffer
 }
 
@@ -153,8 +155,10 @@ func newMember(t testing.TB, id uint64, cfg TCPConfig) *member {
 	}
 	t.Cleanup(func() { tr.Close() })
 	r := newFakeRaft()
+	msgs := newMsgRecorder()
+	tr.Handle(msgs.handle)
 	tr.Start(r)
-	return &member{tr: tr, raft: r, logs: logs}
+	return &member{tr: tr, raft: r, msgs: msgs, logs: logs}
 }
 
 func connectAll(ms ...*member) {
@@ -700,7 +704,8 @@ func BenchmarkTCPSend(b *testing.B) {
 }
 
 func TestTCPWriteTimeoutRedials(t *testing.T) {
-	// A peer that answers the handshake and then never reads.
+	// A peer that answers a raft stream's handshake and then never reads
+	// (and refuses the member-message stream).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -708,13 +713,18 @@ func TestTCPWriteTimeoutRedials(t *testing.T) {
 	defer ln.Close()
 	accepted := make(chan net.Conn, 16)
 	go func() {
-		for range cap(accepted) {
+		for len(accepted) < cap(accepted) {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
 			var hdr [handshakeBytes]byte
 			io.ReadFull(c, hdr[:])
+			if hdr[5] != streamRaft {
+				c.Write([]byte{statusBadKind})
+				c.Close()
+				continue
+			}
 			c.Write([]byte{statusOK})
 			accepted <- c
 		}
