@@ -22,6 +22,9 @@ type Client struct {
 	cfg     config
 	log     *slog.Logger
 	servers []string
+	// current indexes the server of the connection, or of the last one;
+	// used by Connect and the reconnect loop only.
+	current int
 
 	// sendMu serialises transmissions so that writes go out in seq order
 	// and, after a reconnect, the resent requests go out before new ones.
@@ -105,7 +108,9 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Client, er
 		stateWake:   make(chan struct{}, 1),
 		done:        make(chan struct{}),
 	}
-	rand.Shuffle(len(c.servers), func(i, j int) { c.servers[i], c.servers[j] = c.servers[j], c.servers[i] })
+	if !cfg.ordered {
+		rand.Shuffle(len(c.servers), func(i, j int) { c.servers[i], c.servers[j] = c.servers[j], c.servers[i] })
+	}
 	c.stopCtx, c.stop = context.WithCancel(context.Background())
 
 	backoff := cfg.minBackoff
@@ -116,6 +121,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Client, er
 		cn, err := c.dial(dctx, server)
 		cancel()
 		if err == nil {
+			c.current = i % len(c.servers)
 			c.wg.Add(2)
 			go c.notifyStates()
 			c.resume(cn)
@@ -149,6 +155,17 @@ func (c *Client) SessionTimeout() time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.timeout
+}
+
+// Member returns the id of the member the client is connected to and its
+// address, or 0 and "" while it is disconnected.
+func (c *Client) Member() (id uint64, addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return 0, ""
+	}
+	return c.conn.member, c.conn.server
 }
 
 // LastZxid returns the highest zxid the client has seen in a response or an
@@ -428,13 +445,16 @@ func (c *Client) reconnect() *conn {
 			c.terminate(&Error{Op: "session", Code: errcode.SessionExpired, Reason: "no contact for the session timeout"}, StateExpired)
 			return nil
 		}
-		server := c.servers[i%len(c.servers)]
+		// Start with the server after the one lost: it is likely down.
+		next := (c.current + 1 + i) % len(c.servers)
+		server := c.servers[next]
 		ctx, cancel := context.WithDeadline(c.stopCtx, deadline)
 		dctx, dcancel := context.WithTimeout(ctx, c.cfg.dialTimeout)
 		cn, err := c.dial(dctx, server)
 		dcancel()
 		if err == nil {
 			cancel()
+			c.current = next
 			if c.resume(cn) {
 				return cn
 			}

@@ -16,8 +16,10 @@ import (
 // conn is one WebSocket connection to a member. Request ids are per
 // connection; pending maps them to their calls.
 type conn struct {
-	ws  *websocket.Conn
-	wmu sync.Mutex // gorilla allows one writer at a time
+	ws     *websocket.Conn
+	wmu    sync.Mutex // gorilla allows one writer at a time
+	member uint64     // the member's id, from the handshake
+	server string     // the address dialled
 
 	mu      sync.Mutex
 	nextID  uint64
@@ -94,7 +96,7 @@ func (c *Client) dial(ctx context.Context, server string) (*conn, error) {
 	c.lastContact = time.Now()
 	c.mu.Unlock()
 
-	cn := &conn{ws: ws, nextID: 1, pending: make(map[uint64]*call), dead: make(chan struct{})}
+	cn := &conn{ws: ws, member: res.MemberId, server: server, nextID: 1, pending: make(map[uint64]*call), dead: make(chan struct{})}
 	c.wg.Add(2)
 	go c.read(cn)
 	go c.ping(cn)

@@ -19,6 +19,7 @@ type config struct {
 	logger         *slog.Logger
 	auth           []authInfo
 	onState        func(State)
+	ordered        bool
 }
 
 type authInfo struct {
@@ -48,6 +49,11 @@ func WithPath(p string) Option { return func(c *config) { c.path = p } }
 func WithSessionTimeout(d time.Duration) Option {
 	return func(c *config) { c.sessionTimeout = d }
 }
+
+// WithOrderedServers makes the client try the servers in the order given
+// to Connect, and after losing a member, the ones after it first. By
+// default the order is random, which spreads clients across members.
+func WithOrderedServers() Option { return func(c *config) { c.ordered = true } }
 
 // WithDialTimeout bounds each attempt to open a connection and complete the
 // handshake (default 5s).

@@ -516,6 +516,10 @@ func (c *conn) connect(id uint64, cn *wire.Connect) {
 		c.respond(&wire.Response{Id: id, Code: int32(code)})
 		c.close(notice(kind, code, reason))
 	}
+	if c.s.leaderless() {
+		fail(errcode.ConnectionLoss, wire.NoticeKind_NOTICE_KIND_GOODBYE, "member has no leader")
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.RequestTimeout)
 	defer cancel()
 	if err := c.s.replica.applied.wait(ctx, cn.GetLastZxid()); err != nil {

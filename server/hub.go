@@ -79,6 +79,20 @@ func (h *hub) detach(c *conn) {
 	}
 }
 
+// closeAll closes every connection with notice n.
+func (h *hub) closeAll(n *wire.Notice) int {
+	h.mu.Lock()
+	conns := make([]*conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.close(n)
+	}
+	return len(conns)
+}
+
 // addWatch registers a watch of c on p. The caller holds view read-locked
 // and has just read p, so no event of the state it read can fire it.
 func (h *hub) addWatch(c *conn, p string, k watch.Kind) error {

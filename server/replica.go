@@ -18,6 +18,7 @@ import (
 	"github.com/arbor-coord/arbor/internal/storage"
 	"github.com/arbor-coord/arbor/server/raftlog"
 	"github.com/arbor-coord/arbor/server/raftnode"
+	"github.com/arbor-coord/arbor/server/transport"
 	"github.com/arbor-coord/arbor/tree"
 )
 
@@ -30,9 +31,10 @@ type replicaConfig struct {
 	// addresses as configured (zero: as stored; see resolveMember).
 	memberID uint64
 	cluster  Cluster
-	// transport carries Raft messages to the peers; nil for a member
-	// alone.
-	transport raftnode.Transport
+	// transport carries Raft and member messages to the peers; nil means
+	// a TCP transport on the member's peer address, for a member of a
+	// cluster (none for a member alone).
+	transport transport.Transport
 	tree      tree.Options
 	tick      time.Duration // 0: raftnode's default
 	// view, if set, is write-locked while each run is applied and
@@ -52,19 +54,33 @@ type replica struct {
 	tree  *tree.Tree
 	log   *raftlog.Log
 	node  *raftnode.Node
+	sm    *stateMachine
 	waits *waitRegistry
 	// applied lets reads wait for an index (see appliedIndex).
 	applied *appliedIndex
-	id      uint64
-	member  memberRecord
-	seq     atomic.Uint64
-	now     func() time.Time
+	// transport is nil for a member alone.
+	transport transport.Transport
+	logger    *slog.Logger
+	id        uint64
+	member    memberRecord
+	seq       atomic.Uint64
+	now       func() time.Time
 }
 
 // openReplica opens (or creates) the member's store and starts its Raft
 // node, resuming after the last durably applied entry. A sole member
-// elects itself before openReplica returns.
+// elects itself before openReplica returns. cfg.transport becomes the
+// replica's, closed with it; it is closed at once if openReplica fails or
+// the member is alone.
 func openReplica(cfg replicaConfig) (*replica, error) {
+	r, err := openReplicaStore(cfg)
+	if cfg.transport != nil && (err != nil || r.transport == nil) {
+		err = errors.Join(err, cfg.transport.Close())
+	}
+	return r, err
+}
+
+func openReplicaStore(cfg replicaConfig) (*replica, error) {
 	db, err := storage.Open(cfg.dir, storage.Options{FS: cfg.fs, CacheBytes: cfg.cacheBytes, Logger: cfg.logger})
 	if err != nil {
 		return nil, err
@@ -78,9 +94,9 @@ func openReplica(cfg replicaConfig) (*replica, error) {
 		return nil, err
 	}
 	r.id = r.member.ID
-	if len(r.member.peers()) > 1 && cfg.transport == nil {
-		db.Close()
-		return nil, fmt.Errorf("cluster %s: members of a cluster of more than one cannot be started yet (no peer transport)", r.member.Cluster)
+	r.logger = cfg.logger
+	if r.logger == nil {
+		r.logger = slog.New(slog.DiscardHandler)
 	}
 	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
@@ -100,19 +116,45 @@ func openReplica(cfg replicaConfig) (*replica, error) {
 		return fail(err)
 	}
 	r.applied = newAppliedIndex(r.tree.Applied())
-	sm := &stateMachine{tree: r.tree, waits: r.waits, view: cfg.view, observe: cfg.observe, applied: r.applied}
+	if len(r.member.peers()) > 1 {
+		r.transport = cfg.transport
+		if r.transport == nil {
+			tcp, err := transport.NewTCP(transport.TCPConfig{
+				ID:        r.id,
+				ClusterID: r.member.Cluster.clusterID(),
+				Listen:    r.member.Cluster[r.id],
+				Peers:     r.member.Cluster,
+				Logger:    r.logger.With("component", "transport"),
+			})
+			if err != nil {
+				return fail(fmt.Errorf("peer transport: %w", err))
+			}
+			r.transport = tcp
+		}
+		r.transport.Handle(r.handlePeerMessage)
+	}
+	if r.transport != nil && r.transport != cfg.transport {
+		fail = func(err error) (*replica, error) {
+			db.Close()
+			return nil, errors.Join(err, r.transport.Close())
+		}
+	}
+	r.sm = &stateMachine{tree: r.tree, waits: r.waits, view: cfg.view, observe: cfg.observe, applied: r.applied}
 	r.node, err = raftnode.Start(raftnode.Config{
 		ID:           r.id,
 		Peers:        r.member.peers(),
 		Log:          r.log,
-		Transport:    cfg.transport,
+		Transport:    r.transport,
 		Applied:      r.tree.Applied(),
-		Applier:      sm,
+		Applier:      r.sm,
 		TickInterval: cfg.tick,
 		Logger:       cfg.logger,
 	})
 	if err != nil {
 		return fail(err)
+	}
+	if r.transport != nil {
+		r.transport.Start(r.node)
 	}
 	return r, nil
 }
@@ -145,11 +187,33 @@ func (r *replica) start(ctx context.Context, cmd *tree.Command) (pending, error)
 		return pending{}, fmt.Errorf("propose: %w: %v", errcode.BadArguments, err)
 	}
 	ch := r.waits.register(cmd.ID)
-	if err := r.node.Propose(ctx, data); err != nil {
+	if err := r.proposeRetrying(ctx, data); err != nil {
 		r.waits.cancel(cmd.ID)
 		return pending{}, fmt.Errorf("propose: %w", err)
 	}
 	return pending{id: cmd.ID, result: ch}, nil
+}
+
+// proposeRetrying hands data to raft, retrying while raft drops it (no
+// leader known, an election or a leadership transfer under way, too much
+// uncommitted) until ctx ends: a dropped proposal never reached the log,
+// so retrying it cannot apply it twice.
+func (r *replica) proposeRetrying(ctx context.Context, data []byte) error {
+	backoff := 5 * time.Millisecond
+	for {
+		err := r.node.Propose(ctx, data)
+		if !errors.Is(err, raftnode.ErrProposalDropped) {
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
 }
 
 // await returns the result of a started proposal once applied here, or
@@ -168,8 +232,11 @@ func (r *replica) await(ctx context.Context, p pending) (tree.Result, error) {
 	}
 }
 
-// close stops the node and closes the store.
+// close stops the node and its transport and closes the store.
 func (r *replica) close(ctx context.Context) error {
 	err := r.node.Stop(ctx)
+	if r.transport != nil {
+		err = errors.Join(err, r.transport.Close())
+	}
 	return errors.Join(err, r.db.Close())
 }

@@ -10,8 +10,13 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/arbor-coord/arbor/internal/errcode"
+	"github.com/arbor-coord/arbor/internal/wire"
+	"github.com/arbor-coord/arbor/server/raftnode"
+	"github.com/arbor-coord/arbor/server/transport"
 	"github.com/arbor-coord/arbor/server/ws"
 	"github.com/arbor-coord/arbor/session"
 	"github.com/arbor-coord/arbor/tree"
@@ -72,6 +77,12 @@ type Config struct {
 	// member's first start only: the membership is then kept in the
 	// store, and a Cluster given on a later start must agree with it.
 	Cluster Cluster
+	// Transport, if set, carries this member's traffic with its peers
+	// instead of a TCP transport listening on its Cluster address: tests
+	// (servertest) run clusters in one process on an in-memory network.
+	// It is used only for a member of a cluster of more than one, and is
+	// closed with the member.
+	Transport transport.Transport
 	// SuperDigest, if set, is the "user:base64(sha1(user:password))"
 	// digest identity that is the super user (every ACL check passes), as
 	// ZooKeeper's superDigest. Keep it for recovery.
@@ -180,6 +191,9 @@ type Server struct {
 	loopsCtx  context.Context
 	loops     sync.WaitGroup
 
+	// leaderSeen is when the member last knew a leader, in Unix ns.
+	leaderSeen atomic.Int64
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -200,13 +214,14 @@ func New(cfg Config) (*Server, error) {
 	s.hub = newHub(s.log)
 	var err error
 	s.replica, err = openReplica(replicaConfig{
-		dir:      cfg.DataDir,
-		memberID: cfg.ID,
-		cluster:  cfg.Cluster,
-		tree:     tree.Options{MaxDataBytes: cfg.MaxDataBytes, Logger: s.log},
-		view:     &s.hub.view,
-		observe:  s.hub.observe,
-		logger:   s.log,
+		dir:       cfg.DataDir,
+		memberID:  cfg.ID,
+		cluster:   cfg.Cluster,
+		transport: cfg.Transport,
+		tree:      tree.Options{MaxDataBytes: cfg.MaxDataBytes, Logger: s.log},
+		view:      &s.hub.view,
+		observe:   s.hub.observe,
+		logger:    s.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
@@ -233,6 +248,8 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc(HealthPath, s.health)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.loopsCtx, s.stopLoops = context.WithCancel(context.Background())
+	// A starting cluster needs up to two election timeouts to elect.
+	s.leaderSeen.Store(time.Now().Add(leaderlessStartGrace).UnixNano())
 	return s, nil
 }
 
@@ -246,9 +263,10 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 func (s *Server) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- s.http.Serve(s.ln) }()
-	s.loops.Add(2)
+	s.loops.Add(3)
 	go func() { defer s.loops.Done(); s.sessions.run(s.loopsCtx) }()
 	go func() { defer s.loops.Done(); every(s.loopsCtx, s.cfg.ReapInterval, s.reap) }()
+	go func() { defer s.loops.Done(); every(s.loopsCtx, leaderCheckInterval, s.checkLeader) }()
 	s.log.Info("arbor serving", "listen", s.Addr(), "data_dir", s.cfg.DataDir,
 		"applied", s.replica.tree.Applied(), "session_timeout_min", s.cfg.MinSessionTimeout, "session_timeout_max", s.cfg.MaxSessionTimeout)
 	var failure error
@@ -330,10 +348,45 @@ func every(ctx context.Context, interval time.Duration, f func(context.Context))
 	}
 }
 
+// A member that has known no leader for leaderlessGrace (after raft's own
+// election timeout has passed without one; leaderlessStartGrace more after
+// it starts) is cut off from its cluster:
+// it closes its client connections and refuses new ones, so that clients
+// move to a member that can serve them before their sessions expire, as
+// ZooKeeper's followers do.
+const (
+	leaderlessGrace      = time.Second
+	leaderlessStartGrace = 3 * time.Second
+	leaderCheckInterval  = 100 * time.Millisecond
+)
+
+// checkLeader runs the leaderless rule every leaderCheckInterval.
+func (s *Server) checkLeader(context.Context) {
+	now := time.Now()
+	if s.replica.node.Status().Lead != 0 {
+		s.leaderSeen.Store(now.UnixNano())
+		return
+	}
+	if s.leaderless() {
+		if n := s.hub.closeAll(notice(wire.NoticeKind_NOTICE_KIND_GOODBYE, errcode.ConnectionLoss, "member has no leader")); n > 0 {
+			s.log.Warn("no leader: closed the client connections", "connections", n, "grace", leaderlessGrace)
+		}
+	}
+}
+
+// leaderless reports whether the member has known no leader for
+// leaderlessGrace.
+func (s *Server) leaderless() bool {
+	return time.Since(time.Unix(0, s.leaderSeen.Load())) > leaderlessGrace && s.replica.node.Status().Lead == 0
+}
+
 // reap proposes the deletion of the container and TTL nodes that are due.
 // It is a leader duty (a single member is always the leader), run at every
-// ReapInterval.
+// ReapInterval; the other members skip it.
 func (s *Server) reap(ctx context.Context) {
+	if s.replica.node.Status().Role != raftnode.RoleLeader {
+		return
+	}
 	paths, err := s.replica.tree.DeletionCandidates(s.replica.now().UnixMilli(), 1000)
 	if err != nil {
 		s.log.Error("reap: list candidates", "err", err)
@@ -356,6 +409,11 @@ func (s *Server) reap(ctx context.Context) {
 // Stats are a member's counters and gauges, for status reports and
 // metrics. Each is read atomically; the set is not.
 type Stats struct {
+	ID                uint64 // the member's id
+	Role              string // leader, follower, learner, candidate or precandidate
+	Term              uint64 // the raft term
+	Leader            uint64 // the leader's id, 0 if none is known
+	Commit            uint64 // the highest index known committed
 	Applied           uint64 // the applied index (the member's zxid)
 	Sessions          int    // sessions tracked (open in the cluster)
 	Watches           int    // watch registrations on this member
@@ -366,8 +424,13 @@ type Stats struct {
 
 // Stats returns the member's current counters.
 func (s *Server) Stats() Stats {
-	ws, ep := s.hub.stats(), s.endpoint.Stats()
+	ws, ep, st := s.hub.stats(), s.endpoint.Stats(), s.replica.node.Status()
 	return Stats{
+		ID:                s.replica.id,
+		Role:              string(st.Role),
+		Term:              st.Term,
+		Leader:            st.Lead,
+		Commit:            st.Commit,
 		Applied:           s.replica.applied.get(),
 		Sessions:          s.sessions.count(),
 		Watches:           ws.Watches,
@@ -376,3 +439,8 @@ func (s *Server) Stats() Stats {
 		BadFrames:         ep.BadFrames,
 	}
 }
+
+// Digest returns the digest of the member's state at its applied index,
+// read from one consistent view: members that applied the same log have
+// equal digests.
+func (s *Server) Digest() (tree.Digest, error) { return s.replica.tree.Digest() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/arbor-coord/arbor/internal/errcode"
+	"github.com/arbor-coord/arbor/server/raftnode"
 	"github.com/arbor-coord/arbor/session"
 	"github.com/arbor-coord/arbor/tree"
 )
@@ -194,4 +196,102 @@ func TestSessionsRun(t *testing.T) {
 	}
 	stop()
 	<-done
+}
+
+// TestSessionsFollowerForwardsTouches: a member that is not the leader
+// expires nothing, forwards the touches of its clients to the leader once
+// per tick, and on becoming leader grants every session a full timeout.
+func TestSessionsFollowerForwardsTouches(t *testing.T) {
+	r := testReplica(t, vfs.NewMem(), nil)
+	defer closeReplica(t, r)
+	ctx, clock := ctx10s(t), &fakeClock{}
+	s := newTestSessions(t, r, clock)
+	a, err := s.create(ctx, 0, password(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.create(ctx, 0, password(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Now pretend member 1 follows member 2.
+	var status atomic.Value
+	status.Store(raftnode.Status{ID: 1, Lead: 2, Term: 2, Role: raftnode.RoleFollower})
+	s.status = func() raftnode.Status { return status.Load().(raftnode.Status) }
+	type batch struct {
+		to  uint64
+		ids []int64
+	}
+	var sent []batch
+	accept := true
+	s.forward = func(to uint64, ids []int64) bool {
+		if accept {
+			sent = append(sent, batch{to, slices.Sorted(slices.Values(ids))})
+		}
+		return accept
+	}
+	s.tick(ctx) // loses leadership
+	if len(sent) != 0 {
+		t.Fatalf("forwarded %v with nothing touched", sent)
+	}
+	if !s.touch(a.ID) {
+		t.Fatal("touch failed")
+	}
+	accept = false
+	s.tick(ctx)
+	accept = true
+	s.tick(ctx) // a refused batch is sent again
+	if len(sent) != 1 || sent[0].to != 2 || !slices.Equal(sent[0].ids, []int64{a.ID}) {
+		t.Fatalf("forwarded %v, want [%#x] to 2", sent, a.ID)
+	}
+	s.tick(ctx)
+	if len(sent) != 1 {
+		t.Fatalf("forwarded again: %v", sent)
+	}
+	// A follower expires nothing, however silent its sessions.
+	clock.add(10 * time.Second)
+	s.tick(ctx)
+	if _, err := r.tree.Session(b.ID); err != nil {
+		t.Fatalf("a follower expired a session: %v", err)
+	}
+	// Touches forwarded by others keep a session alive on the leader.
+	status.Store(raftnode.Status{ID: 1, Lead: 1, Term: 3, Role: raftnode.RoleLeader})
+	s.tick(ctx) // becomes leader: a full timeout for all
+	if _, err := r.tree.Session(a.ID); err != nil {
+		t.Fatalf("the new leader expired a session at once: %v", err)
+	}
+	clock.add(150 * time.Millisecond)
+	s.touchedElsewhere([]int64{a.ID, 12345})
+	clock.add(150 * time.Millisecond) // b is 300 ms silent, a 150 ms
+	s.tick(ctx)
+	if _, err := r.tree.Session(b.ID); !errors.Is(err, errcode.SessionExpired) {
+		t.Fatalf("b outlived its timeout under the new leader: %v", err)
+	}
+	if _, err := r.tree.Session(a.ID); err != nil {
+		t.Fatalf("a touched elsewhere was expired: %v", err)
+	}
+}
+
+// TestSessionsFollowApply: sessions created and ended through the log
+// (by any member) are tracked and untracked as they are applied.
+func TestSessionsFollowApply(t *testing.T) {
+	r := testReplica(t, vfs.NewMem(), nil)
+	defer closeReplica(t, r)
+	ctx, clock := ctx10s(t), &fakeClock{}
+	s := newTestSessions(t, r, clock)
+	// As if another member created it: straight through the log.
+	res, err := r.propose(ctx, &tree.Command{System: true, Op: &tree.CreateSession{ID: 0x0200000000000001, TimeoutMs: 300}})
+	if err != nil || res.Code != errcode.Ok {
+		t.Fatal(res.Code, err)
+	}
+	if s.count() != 1 || !s.touch(0x0200000000000001) {
+		t.Fatalf("session created elsewhere not tracked (%d)", s.count())
+	}
+	res, err = r.propose(ctx, &tree.Command{System: true, Op: &tree.CloseSession{ID: 0x0200000000000001}})
+	if err != nil || res.Code != errcode.Ok {
+		t.Fatal(res.Code, err)
+	}
+	if s.count() != 0 || s.touch(0x0200000000000001) {
+		t.Fatal("session ended elsewhere still tracked")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/arbor-coord/arbor/server/raftnode"
 	"github.com/arbor-coord/arbor/tree"
@@ -25,6 +26,9 @@ type stateMachine struct {
 	observe func(batch []tree.Entry, results []tree.Result)
 	// applied, if set, is advanced after each applied run.
 	applied *appliedIndex
+	// sessions, once set (newSessions), follows the sessions each run
+	// creates and ends, after observe.
+	sessions atomic.Pointer[sessions]
 }
 
 // Apply decodes a run of committed entries and applies it to the tree as
@@ -53,6 +57,9 @@ func (sm *stateMachine) Apply(_ context.Context, entries []raftnode.Entry) error
 	results, err := sm.tree.Apply(batch)
 	if err == nil && sm.observe != nil {
 		sm.observe(batch, results)
+	}
+	if ss := sm.sessions.Load(); err == nil && ss != nil {
+		ss.observe(batch, results)
 	}
 	if sm.view != nil {
 		sm.view.Unlock()

@@ -4,23 +4,33 @@
 //	m := servertest.Start(t, server.Config{})
 //	c, err := client.Connect(ctx, []string{m.Addr()})
 //
+// StartCluster starts several members as one cluster on an in-memory
+// network, which a test can partition:
+//
+//	c := servertest.StartCluster(t, 3, server.Config{})
+//	c.Network().Isolate(c.Leader().ID())
+//
 // A member is stopped when its test ends.
 package servertest
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/arbor-coord/arbor/server"
+	"github.com/arbor-coord/arbor/server/transport"
 )
 
 // Member is one running in-process member.
 type Member struct {
 	tb     testing.TB
 	cfg    server.Config
+	net    *transport.Network // nil for a member alone
 	srv    *server.Server
 	cancel context.CancelFunc
 	done   chan error
@@ -50,6 +60,9 @@ func Start(tb testing.TB, cfg server.Config) *Member {
 
 func (m *Member) start() {
 	m.tb.Helper()
+	if m.net != nil {
+		m.cfg.Transport = m.net.Add(m.cfg.ID)
+	}
 	srv, err := server.New(m.cfg)
 	if err != nil {
 		m.tb.Fatalf("servertest: start member: %v", err)
@@ -63,6 +76,12 @@ func (m *Member) start() {
 
 // Addr returns the member's client address, HOST:PORT.
 func (m *Member) Addr() string { return m.cfg.Listen }
+
+// ID returns the member's id (1 for a member alone).
+func (m *Member) ID() uint64 { return max(m.cfg.ID, 1) }
+
+// Running reports whether the member is started (not stopped).
+func (m *Member) Running() bool { return m.cancel != nil }
 
 // DataDir returns the member's data directory.
 func (m *Member) DataDir() string { return m.cfg.DataDir }
@@ -95,4 +114,109 @@ func (m *Member) Restart() {
 	m.tb.Helper()
 	m.Stop()
 	m.start()
+}
+
+// Cluster is a cluster of in-process members whose peer traffic goes
+// over an in-memory network (transport.Network).
+type Cluster struct {
+	tb      testing.TB
+	net     *transport.Network
+	members []*Member
+}
+
+// StartCluster starts a cluster of size members, ids 1 to size, each
+// with cfg as Start does (its ID, Cluster and Transport set per member),
+// and waits until every member knows the leader. The network's random draws (drops, delays) are
+// seeded from ARBOR_SEED if set, else 1. The members are stopped when the
+// test ends.
+func StartCluster(tb testing.TB, size int, cfg server.Config) *Cluster {
+	tb.Helper()
+	seed := uint64(1)
+	if v := os.Getenv("ARBOR_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			tb.Fatalf("servertest: ARBOR_SEED %q: %v", v, err)
+		}
+		seed = n
+	}
+	c := &Cluster{tb: tb, net: transport.NewNetwork(seed, nil)}
+	// The peer addresses are never dialled: the network carries the
+	// traffic. They only name the members.
+	peers := make(server.Cluster, size)
+	for i := 1; i <= size; i++ {
+		peers[uint64(i)] = fmt.Sprintf("127.0.0.1:%d", i)
+	}
+	tb.Cleanup(c.net.Close) // registered first, so it runs last
+	for i := 1; i <= size; i++ {
+		mc := cfg
+		mc.ID, mc.Cluster = uint64(i), peers
+		if mc.DataDir == "" || size > 1 {
+			mc.DataDir = tb.TempDir()
+		}
+		if mc.Listen == "" || size > 1 {
+			mc.Listen = "127.0.0.1:0"
+		}
+		if mc.Logger == nil && os.Getenv("ARBOR_TEST_LOG") != "" {
+			mc.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("member", i)
+		}
+		m := &Member{tb: tb, cfg: mc, net: c.net}
+		m.start()
+		tb.Cleanup(m.Stop)
+		c.members = append(c.members, m)
+	}
+	lead := c.WaitLeader()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, m := range c.members {
+		for m.srv.Stats().Leader != lead.ID() {
+			if time.Now().After(deadline) {
+				tb.Fatalf("servertest: member %d does not know leader %d within 30s", m.ID(), lead.ID())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// Network returns the cluster's network, to partition it or break links.
+func (c *Cluster) Network() *transport.Network { return c.net }
+
+// Members returns the members; Members()[i] has id i+1.
+func (c *Cluster) Members() []*Member { return c.members }
+
+// Member returns the member with the given id.
+func (c *Cluster) Member(id uint64) *Member { return c.members[id-1] }
+
+// Addrs returns the client addresses of every member.
+func (c *Cluster) Addrs() []string {
+	addrs := make([]string, len(c.members))
+	for i, m := range c.members {
+		addrs[i] = m.Addr()
+	}
+	return addrs
+}
+
+// Leader returns the running member that is leader now, or nil.
+func (c *Cluster) Leader() *Member {
+	for _, m := range c.members {
+		if m.Running() && m.srv.Stats().Role == "leader" {
+			return m
+		}
+	}
+	return nil
+}
+
+// WaitLeader waits (up to 30 s, else it fails the test) until a running
+// member is leader, and returns it.
+func (c *Cluster) WaitLeader() *Member {
+	c.tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if l := c.Leader(); l != nil {
+			return l
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("servertest: no leader within 30s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -1,0 +1,377 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/server"
+	"github.com/arbor-coord/arbor/server/servertest"
+)
+
+// The replication tests: clusters of in-process members on an in-memory
+// network, the real Go client over WebSocket.
+
+// clusterConfig keeps sessions short, so that expiry and its absence show
+// within a few seconds.
+func clusterConfig() server.Config {
+	return server.Config{MinSessionTimeout: 400 * time.Millisecond, MaxSessionTimeout: 10 * time.Second, RequestTimeout: 2 * time.Second}
+}
+
+// follower returns a running member that is not the leader.
+func follower(t *testing.T, c *servertest.Cluster) *servertest.Member {
+	t.Helper()
+	lead := c.WaitLeader()
+	for _, m := range c.Members() {
+		if m.Running() && m != lead {
+			return m
+		}
+	}
+	t.Fatal("no follower")
+	return nil
+}
+
+// converged waits until every running member has applied the same index
+// and then checks that their state digests are equal.
+func converged(t *testing.T, c *servertest.Cluster) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var applied []uint64
+		for _, m := range c.Members() {
+			if m.Running() {
+				applied = append(applied, m.Server().Stats().Applied)
+			}
+		}
+		if slices.Min(applied) == slices.Max(applied) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members never converged: applied %v", applied)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var first string
+	for _, m := range c.Members() {
+		if !m.Running() {
+			continue
+		}
+		d, err := m.Server().Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == "" {
+			first = d.String()
+		} else if d.String() != first {
+			t.Fatalf("member %d digest %s, want %s", m.ID(), d, first)
+		}
+	}
+}
+
+// retried runs op until it succeeds, while it fails as an election makes
+// writes fail (OperationTimeout, ConnectionLoss), and fails the test on
+// any other error or when ctx ends. op must be idempotent.
+func retried(ctx context.Context, t *testing.T, what string, op func() error) {
+	t.Helper()
+	for {
+		err := op()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, client.ErrOperationTimeout) && !errors.Is(err, client.ErrConnectionLoss) || ctx.Err() != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestClusterServesOnEveryMember: writes sent to any member are applied
+// once (followers forward them), reads after sync see them on every
+// member, and sequential names stay unique across members.
+func TestClusterServesOnEveryMember(t *testing.T) {
+	c := servertest.StartCluster(t, 3, clusterConfig())
+	ctx := ctxFor(t, 60*time.Second)
+	var clients []*client.Client
+	for _, m := range c.Members() {
+		clients = append(clients, connect(t, m))
+	}
+	must(clients[0].Create(ctx, "/seq", nil))(t)
+	var wg sync.WaitGroup
+	names := make([][]string, len(clients))
+	errs := make([]error, len(clients))
+	for i, cl := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := cl.Create(ctx, fmt.Sprintf("/n%d", i), []byte{byte(i)}); err != nil {
+				errs[i] = err
+				return
+			}
+			for range 20 {
+				name, err := cl.Create(ctx, "/seq/s-", nil, client.WithMode(client.ModePersistentSequential))
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				names[i] = append(names[i], name)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	all := slices.Concat(names...)
+	slices.Sort(all)
+	if len(slices.Compact(all)) != 60 {
+		t.Fatalf("sequential names not unique: %v", names)
+	}
+	for i, cl := range clients {
+		if err := cl.Sync(ctx, "/"); err != nil {
+			t.Fatal(err)
+		}
+		for j := range clients {
+			data, _, err := cl.Get(ctx, fmt.Sprintf("/n%d", j))
+			if err != nil || len(data) != 1 || data[0] != byte(j) {
+				t.Fatalf("member %d reads /n%d: %v %v", i+1, j, data, err)
+			}
+		}
+		kids, _, err := cl.Children(ctx, "/seq")
+		if err != nil || len(kids) != 60 {
+			t.Fatalf("member %d sees %d sequential nodes, want 60 (%v)", i+1, len(kids), err)
+		}
+	}
+	converged(t, c)
+}
+
+// TestClusterSessionKeptByForwardedTouches: a client connected only to a
+// follower keeps its session well past its timeout, since the follower
+// forwards its touches to the leader; once the client is cut off, the
+// leader expires the session and every member sees its ephemeral go.
+func TestClusterSessionKeptByForwardedTouches(t *testing.T) {
+	c := servertest.StartCluster(t, 3, clusterConfig())
+	ctx := ctxFor(t, 60*time.Second)
+	f := follower(t, c)
+	px := newProxy(t, f.Addr())
+	owner := connectTo(t, px.Addr(), client.WithSessionTimeout(500*time.Millisecond))
+	watcher := connect(t, c.WaitLeader())
+	must(owner.Create(ctx, "/lease", nil, client.WithMode(client.ModeEphemeral)))(t)
+	// Six timeouts: the leader hears of the session only through f.
+	time.Sleep(3 * time.Second)
+	if err := watcher.Sync(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	st, ch, err := watcher.ExistsW(ctx, "/lease")
+	if err != nil || st.EphemeralOwner != owner.SessionID() {
+		t.Fatalf("the session did not survive on forwarded touches: %+v %v", st, err)
+	}
+	px.cut(true)
+	if ev := nextEvent(t, ch, 10*time.Second); ev.Type != client.EventNodeDeleted {
+		t.Fatalf("event %+v", ev)
+	}
+	converged(t, c)
+}
+
+// TestClusterSessionSurvivesMemberLoss: when the member a client is
+// connected to stops (the leader or a follower), the client moves to
+// another with its session, its ephemeral node and its watches, and gets
+// the events it missed.
+func TestClusterSessionSurvivesMemberLoss(t *testing.T) {
+	for _, lose := range []string{"leader", "follower"} {
+		t.Run(lose, func(t *testing.T) {
+			c := servertest.StartCluster(t, 3, clusterConfig())
+			ctx := ctxFor(t, 60*time.Second)
+			var home *servertest.Member
+			if lose == "leader" {
+				home = c.WaitLeader()
+			} else {
+				home = follower(t, c)
+			}
+			// The client knows every member but starts on home.
+			addrs := []string{home.Addr()}
+			for _, m := range c.Members() {
+				if m != home {
+					addrs = append(addrs, m.Addr())
+				}
+			}
+			cl, err := client.Connect(ctx, addrs, client.WithOrderedServers(), client.WithSessionTimeout(2*time.Second),
+				client.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cl.Close(context.Background()) })
+			if id, _ := cl.Member(); id != home.ID() {
+				t.Fatalf("connected to member %d, want %d", id, home.ID())
+			}
+			id := cl.SessionID()
+			must(cl.Create(ctx, "/mine", nil, client.WithMode(client.ModeEphemeral)))(t)
+			must(cl.Create(ctx, "/data", []byte("v0")))(t)
+			_, _, dataCh, err := cl.GetW(ctx, "/data")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var other *servertest.Member
+			for _, m := range c.Members() {
+				if m != home {
+					other = m
+					break
+				}
+			}
+			writer := connect(t, other)
+			home.Stop()
+			retried(ctx, t, "set during the election", func() error {
+				_, err := writer.Set(ctx, "/data", []byte("v1"), -1)
+				return err
+			})
+			if ev := nextEvent(t, dataCh, 20*time.Second); ev.Type != client.EventNodeDataChanged {
+				t.Fatalf("missed event: %+v", ev)
+			}
+			if cl.SessionID() != id {
+				t.Fatalf("session changed from %#x to %#x", id, cl.SessionID())
+			}
+			if m, _ := cl.Member(); m == home.ID() {
+				t.Fatalf("still on member %d", m)
+			}
+			// Past several timeouts, and the session is still there.
+			time.Sleep(4 * time.Second)
+			retried(ctx, t, "create after the move", func() error {
+				_, err := cl.Create(ctx, "/after", nil)
+				if errors.Is(err, client.ErrNodeExists) {
+					return nil
+				}
+				return err
+			})
+			if st := must(writer.Exists(ctx, "/mine"))(t); st.EphemeralOwner != id {
+				t.Fatalf("ephemeral owner %#x, want %#x", st.EphemeralOwner, id)
+			}
+			home.Restart()
+			converged(t, c)
+		})
+	}
+}
+
+// TestClusterWithoutQuorum: with two of three members down, a write fails
+// with OperationTimeout or ConnectionLoss after the request timeout
+// instead of hanging, and succeeds once a quorum is back.
+func TestClusterWithoutQuorum(t *testing.T) {
+	cfg := clusterConfig()
+	cfg.RequestTimeout = 500 * time.Millisecond
+	c := servertest.StartCluster(t, 3, cfg)
+	ctx := ctxFor(t, 60*time.Second)
+	survivor := c.Member(1)
+	cl := connectTo(t, survivor.Addr(), client.WithSessionTimeout(5*time.Second))
+	must(cl.Create(ctx, "/before", nil))(t)
+	c.Member(2).Stop()
+	c.Member(3).Stop()
+	_, err := cl.Create(ctx, "/during", nil)
+	if !errors.Is(err, client.ErrOperationTimeout) && !errors.Is(err, client.ErrConnectionLoss) {
+		t.Fatalf("write without quorum: %v", err)
+	}
+	c.Member(2).Restart()
+	for {
+		_, err := cl.Create(ctx, "/after", nil)
+		if err == nil || errors.Is(err, client.ErrNodeExists) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("write after quorum returned: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.Member(3).Restart()
+	converged(t, c)
+}
+
+// TestClusterLeaderLossLosesNoAcknowledgedWrite: writers on every member
+// keep creating while the leader stops; every create acknowledged is there
+// afterwards, on every member, and none is there twice.
+func TestClusterLeaderLossLosesNoAcknowledgedWrite(t *testing.T) {
+	c := servertest.StartCluster(t, 3, clusterConfig())
+	ctx := ctxFor(t, 90*time.Second)
+	must(connect(t, c.Member(1)).Create(ctx, "/w", nil))(t)
+	var (
+		mu     sync.Mutex
+		acked  []string
+		failed int // indeterminate: may or may not be applied
+		wg     sync.WaitGroup
+		stop   = make(chan struct{})
+	)
+	for w := range 6 {
+		cl, err := client.Connect(ctx, c.Addrs(), client.WithSessionTimeout(5*time.Second), client.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cl.Close(context.Background()) })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name, err := cl.Create(ctx, fmt.Sprintf("/w/c%d-", w), nil, client.WithMode(client.ModePersistentSequential))
+				if err != nil {
+					mu.Lock()
+					failed++
+					mu.Unlock()
+					continue
+				}
+				mu.Lock()
+				acked = append(acked, name)
+				mu.Unlock()
+			}
+		}()
+	}
+	ackedNow := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked)
+	}
+	waitFor := func(n int) {
+		for ackedNow() < n && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor(50)
+	lead := c.WaitLeader()
+	lead.Stop()
+	before := ackedNow()
+	waitFor(before + 50) // writes go on under the new leader
+	close(stop)
+	wg.Wait()
+	lead.Restart()
+	converged(t, c)
+	for _, m := range c.Members() {
+		cl := connect(t, m)
+		if err := cl.Sync(ctx, "/"); err != nil {
+			t.Fatal(err)
+		}
+		kids, _, err := cl.Children(ctx, "/w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := make(map[string]bool, len(kids))
+		for _, k := range kids {
+			have["/w/"+k] = true
+		}
+		for _, name := range acked {
+			if !have[name] {
+				t.Fatalf("member %d lost acknowledged create %s", m.ID(), name)
+			}
+		}
+		// Exactly-once: a create the client retried after losing its
+		// member is never applied twice, so only the creates that failed
+		// (indeterminate) may add nodes.
+		if len(kids) > len(acked)+failed {
+			t.Fatalf("member %d holds %d nodes for %d acknowledged and %d failed creates", m.ID(), len(kids), len(acked), failed)
+		}
+	}
+	t.Logf("%d creates acknowledged (%d after the leader stopped), %d failed", len(acked), len(acked)-before, failed)
+}
