@@ -22,10 +22,20 @@
 //     when the transport closes; a Step error is logged, not retried.
 //  4. Close stops every goroutine the transport started and waits for
 //     them.
+//  5. A MsgSnap carries only the snapshot's metadata; the state goes beside
+//     it. The sender's transport opens the state with Raft.OpenSnapshot
+//     for the snapshot's index and hands the message and the stream to the
+//     receiver's Raft.ReceiveSnapshot; it reports SnapshotFinish to the
+//     sender's Raft once ReceiveSnapshot returned nil, and SnapshotFailure
+//     on any error (the checkpoint gone, the peer unreachable, the stream
+//     cut, the receiver refusing). Every MsgSnap handed to Send gets
+//     exactly one of the two. At most one snapshot is in flight to a peer;
+//     a second one is reported failed at once.
 package transport
 
 import (
 	"context"
+	"io"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -42,4 +52,14 @@ type Raft interface {
 	ReportUnreachable(id uint64)
 	// ReportSnapshot tells raft how sending a snapshot to peer id ended.
 	ReportSnapshot(id uint64, status raft.SnapshotStatus)
+	// OpenSnapshot returns the state of this member's snapshot at index,
+	// as a stream to send beside a MsgSnap, or an error if that snapshot's
+	// state is no longer held (a newer one replaced it). The caller closes
+	// the reader, also when it stops reading early.
+	OpenSnapshot(index uint64) (io.ReadCloser, error)
+	// ReceiveSnapshot takes a MsgSnap from a peer with the state streamed
+	// beside it: it stores r durably, reading it to EOF, then steps m. A
+	// nil error means the snapshot was received whole (the receiver's
+	// raft may still ignore it, if it is stale).
+	ReceiveSnapshot(ctx context.Context, m *pb.Message, r io.Reader) error
 }

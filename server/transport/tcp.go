@@ -35,8 +35,8 @@ const (
 //	offset size  field
 //	0      4     magic "ARBR" (0x41 0x52 0x42 0x52)
 //	4      1     version, 1
-//	5      1     stream kind: 1 = raft messages (2 and up are reserved
-//	             for snapshot streaming)
+//	5      1     stream kind: 1 = raft messages, 2 = one snapshot (see
+//	             streamSnapshot in tcp_snapshot.go)
 //	6      2     reserved, zero
 //	8      8     cluster id, big-endian uint64, non-zero
 //	16     8     from: the dialer's raft id, big-endian uint64, non-zero
@@ -221,12 +221,14 @@ type TCP struct {
 	wg     sync.WaitGroup
 
 	reports tcpReports
+	snaps   tcpSnapshots
 
 	// mu guards the fields below. Lock order: mu, then peer.mu, then
 	// reports.mu.
 	mu      sync.RWMutex
 	closed  bool
 	started bool
+	raft    Raft // given to Start; opens the snapshots Send is given
 	peers   map[uint64]*tcpPeer
 	// inbound holds the newest inbound stream from each peer; conns every
 	// accepted connection, handshaken or not, so that Close can close it.
@@ -280,6 +282,7 @@ func (t *TCP) Start(r Raft) {
 		return
 	}
 	t.started = true
+	t.raft = r
 	t.wg.Add(2)
 	go t.acceptLoop(r)
 	go t.reportLoop(r)
@@ -288,8 +291,9 @@ func (t *TCP) Start(r Raft) {
 // Send queues each message for the peer m.GetTo() names. It never blocks:
 // a message to an unknown or unreachable peer, or one that finds its
 // peer's queue full, is dropped and the peer is reported unreachable (and
-// a dropped MsgSnap reported as a failed snapshot). After Close, Send
-// drops everything.
+// a dropped MsgSnap reported as a failed snapshot). A MsgSnap goes on a
+// connection of its own with its state (tcp_snapshot.go). After Close,
+// Send drops everything.
 func (t *TCP) Send(msgs []*pb.Message) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -305,6 +309,10 @@ func (t *TCP) Send(msgs []*pb.Message) {
 		}
 		if p.unreachable.Load() {
 			t.drop(to, m)
+			continue
+		}
+		if m.GetType() == pb.MsgSnap {
+			t.sendSnapshot(p, m)
 			continue
 		}
 		select {
@@ -693,12 +701,18 @@ func (t *TCP) serve(r Raft, conn net.Conn) {
 		delete(t.conns, conn)
 		t.mu.Unlock()
 	}()
-	from, err := t.accept(conn)
+	from, kind, err := t.accept(conn)
 	if err != nil {
 		log.Warn("transport: inbound stream refused", "err", err)
 		return
 	}
 	log = log.With("peer", from)
+	if kind == streamSnapshot {
+		if err := t.serveSnapshot(r, conn, from); err != nil && t.ctx.Err() == nil {
+			log.Warn("transport: inbound snapshot failed", "err", err)
+		}
+		return
+	}
 
 	// The newest stream from a peer replaces an older one: the peer
 	// redialled, so the older one is dead or about to be. The stream is
@@ -742,15 +756,15 @@ func (t *TCP) serve(r Raft, conn net.Conn) {
 }
 
 // accept reads and checks the handshake header on conn. It returns the
-// dialer's id, for the caller to answer statusOK, or answers the refusal
-// and returns why.
-func (t *TCP) accept(conn net.Conn) (uint64, error) {
+// dialer's id and the stream kind, for the caller to answer statusOK, or
+// answers the refusal and returns why.
+func (t *TCP) accept(conn net.Conn) (uint64, byte, error) {
 	if err := conn.SetDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil {
-		return 0, fmt.Errorf("handshake: %w", err)
+		return 0, 0, fmt.Errorf("handshake: %w", err)
 	}
 	var hdr [handshakeBytes]byte
 	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-		return 0, fmt.Errorf("handshake: read: %w", err)
+		return 0, 0, fmt.Errorf("handshake: read: %w", err)
 	}
 	kind, cluster, from, to := parseHandshake(hdr[:])
 	var status byte
@@ -758,7 +772,7 @@ func (t *TCP) accept(conn net.Conn) (uint64, error) {
 	switch {
 	case string(hdr[:4]) != handshakeMagic || hdr[4] != handshakeVersion:
 		status, reason = statusBadMagic, fmt.Errorf("bad magic or version % x", hdr[:5])
-	case kind != streamRaft:
+	case kind != streamRaft && kind != streamSnapshot:
 		status, reason = statusBadKind, fmt.Errorf("unsupported stream kind %d", kind)
 	case cluster != t.cfg.ClusterID:
 		status, reason = statusBadCluster, fmt.Errorf("cluster id %#x, want %#x", cluster, t.cfg.ClusterID)
@@ -770,9 +784,9 @@ func (t *TCP) accept(conn net.Conn) (uint64, error) {
 	if reason != nil {
 		// The dialer may be gone already; the refusal is logged anyway.
 		conn.Write([]byte{status})
-		return 0, fmt.Errorf("handshake from %d: %w", from, reason)
+		return 0, 0, fmt.Errorf("handshake from %d: %w", from, reason)
 	}
-	return from, nil
+	return from, kind, nil
 }
 
 // read delivers the frames of an inbound stream from peer from to r.
