@@ -35,6 +35,9 @@ type replicaConfig struct {
 	transport raftnode.Transport
 	tree      tree.Options
 	tick      time.Duration // 0: raftnode's default
+	// snapshotEntries and catchUpEntries are raftnode's SnapshotEntries
+	// and CatchUpEntries (0: its defaults).
+	snapshotEntries, catchUpEntries uint64
 	// view, if set, is write-locked while each run is applied and
 	// observed, so that readers holding it read-locked see a state whose
 	// events have all been handed on.
@@ -93,11 +96,26 @@ func openReplica(cfg replicaConfig) (*replica, error) {
 		db.Close()
 		return nil, err
 	}
-	if r.tree, err = tree.Open(db, cfg.tree); err != nil {
+	// A tree left partial by an interrupted snapshot restore opens, for
+	// raftnode.Start to finish the restore from the received state.
+	treeOpts := cfg.tree
+	treeOpts.AllowIncompleteImport = true
+	if r.tree, err = tree.Open(db, treeOpts); err != nil {
 		return fail(err)
 	}
 	if r.log, err = raftlog.Open(db); err != nil {
 		return fail(err)
+	}
+	if r.tree.Incomplete() {
+		// Only a snapshot that the log holds past the applied state can
+		// complete the tree (raftnode restores it in Start).
+		if first, err := r.log.FirstIndex(); err != nil || first <= 1 {
+			return fail(fmt.Errorf("%w, and the raft log holds no snapshot to restore it from", tree.ErrIncompleteImport))
+		}
+	}
+	fs := cfg.fs
+	if fs == nil {
+		fs = vfs.Default
 	}
 	r.applied = newAppliedIndex(r.tree.Applied())
 	sm := &stateMachine{tree: r.tree, waits: r.waits, view: cfg.view, observe: cfg.observe, applied: r.applied}
@@ -110,6 +128,12 @@ func openReplica(cfg replicaConfig) (*replica, error) {
 		Applier:      sm,
 		TickInterval: cfg.tick,
 		Logger:       cfg.logger,
+		// The states of snapshots received from a leader, beside the
+		// store, on the same filesystem.
+		SnapshotDir:     fs.PathJoin(cfg.dir, "snap"),
+		SnapshotFS:      fs,
+		SnapshotEntries: cfg.snapshotEntries,
+		CatchUpEntries:  cfg.catchUpEntries,
 	})
 	if err != nil {
 		return fail(err)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/arbor-coord/arbor/server/raftnode"
 	"github.com/arbor-coord/arbor/server/ws"
 	"github.com/arbor-coord/arbor/session"
 	"github.com/arbor-coord/arbor/tree"
@@ -32,6 +33,10 @@ const (
 	// serves, for load balancers and orchestrators.
 	HealthPath = "/healthz"
 )
+
+// maxSnapshotEntries bounds Config.SnapshotEntries and
+// SnapshotCatchUpEntries: a larger log tail is a configuration mistake.
+const maxSnapshotEntries = 100_000_000
 
 // Config configures a member. Zero values take the defaults.
 type Config struct {
@@ -72,6 +77,15 @@ type Config struct {
 	// member's first start only: the membership is then kept in the
 	// store, and a Cluster given on a later start must agree with it.
 	Cluster Cluster
+	// SnapshotEntries is how many entries are applied between two Raft
+	// snapshots; each lets the Raft log be compacted. Default
+	// raftnode.DefaultSnapshotEntries.
+	SnapshotEntries uint64
+	// SnapshotCatchUpEntries is how many entries the Raft log keeps behind
+	// the latest snapshot, so that a member that lags by fewer catches up
+	// from the log instead of by a snapshot. Default
+	// raftnode.DefaultCatchUpEntries.
+	SnapshotCatchUpEntries uint64
 	// SuperDigest, if set, is the "user:base64(sha1(user:password))"
 	// digest identity that is the super user (every ACL check passes), as
 	// ZooKeeper's superDigest. Keep it for recovery.
@@ -110,6 +124,12 @@ func (c Config) withDefaults() Config {
 	if c.ReapInterval == 0 {
 		c.ReapInterval = DefaultReapInterval
 	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = raftnode.DefaultSnapshotEntries
+	}
+	if c.SnapshotCatchUpEntries == 0 {
+		c.SnapshotCatchUpEntries = raftnode.DefaultCatchUpEntries
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -140,6 +160,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 1<<16 {
 		errs = append(errs, fmt.Errorf("max in-flight requests %d: want 1 to %d", c.MaxInFlight, 1<<16))
+	}
+	if c.SnapshotEntries > maxSnapshotEntries || c.SnapshotCatchUpEntries > maxSnapshotEntries {
+		errs = append(errs, fmt.Errorf("snapshot entries %d and catch-up entries %d: want 1 to %d", c.SnapshotEntries, c.SnapshotCatchUpEntries, maxSnapshotEntries))
 	}
 	if c.RequestTimeout < 0 || c.ReapInterval < 0 {
 		errs = append(errs, errors.New("request timeout and reap interval must not be negative"))
@@ -204,9 +227,12 @@ func New(cfg Config) (*Server, error) {
 		memberID: cfg.ID,
 		cluster:  cfg.Cluster,
 		tree:     tree.Options{MaxDataBytes: cfg.MaxDataBytes, Logger: s.log},
-		view:     &s.hub.view,
-		observe:  s.hub.observe,
-		logger:   s.log,
+
+		snapshotEntries: cfg.SnapshotEntries,
+		catchUpEntries:  cfg.SnapshotCatchUpEntries,
+		view:            &s.hub.view,
+		observe:         s.hub.observe,
+		logger:          s.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)
