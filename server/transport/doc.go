@@ -6,7 +6,9 @@
 //
 //   - TCP (tcp.go): each member listens on its peer address; for each peer
 //     it keeps one outbound stream with a bounded queue, redialled with
-//     backoff, so that a slow or dead peer never blocks the Ready loop.
+//     backoff, so that a slow or dead peer never blocks the Ready loop; a
+//     MsgSnap and its state go on a connection of their own
+//     (tcp_snapshot.go).
 //   - Network (mem.go): an in-memory network for tests, which can drop,
 //     delay, reorder and partition messages between chosen members.
 //

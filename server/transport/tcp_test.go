@@ -381,9 +381,9 @@ func TestTCPQueueFull(t *testing.T) {
 		t.Fatalf("snapshot failure reported with no MsgSnap sent")
 	}
 
-	// A MsgSnap that finds the queue full is reported as a failed snapshot.
-	// (The writer may still drain a little as the socket buffers grow, so
-	// keep the queue full while sending it.)
+	// A MsgSnap does not use the queue (it gets its own connection,
+	// tcp_snapshot.go); this one has no state to send, so it is reported
+	// as a failed snapshot all the same.
 	snap := &pb.Message{Type: pb.MsgSnap.Enum(), From: proto.Uint64(1), To: proto.Uint64(2), Snapshot: &pb.Snapshot{}}
 	waitUntil(t, "ReportSnapshot(2, failure)", func() bool {
 		a.tr.Send(append(batch, snap))
