@@ -37,14 +37,20 @@ type replicaConfig struct {
 	transport transport.Transport
 	tree      tree.Options
 	tick      time.Duration // 0: raftnode's default
+	// snapshotEntries and catchUpEntries are raftnode's SnapshotEntries
+	// and CatchUpEntries (0: its defaults).
+	snapshotEntries, catchUpEntries uint64
 	// view, if set, is write-locked while each run is applied and
 	// observed, so that readers holding it read-locked see a state whose
 	// events have all been handed on.
 	view *sync.RWMutex
 	// observe, if set, sees each applied run (see stateMachine.observe).
 	observe func(batch []tree.Entry, results []tree.Result)
-	logger  *slog.Logger
-	now     func() time.Time // nil: time.Now
+	// restored, if set, is called after a snapshot replaced the state
+	// (see stateMachine.restored).
+	restored func()
+	logger   *slog.Logger
+	now      func() time.Time // nil: time.Now
 }
 
 // replica is one member's replicated state: its Pebble database, the tree
@@ -109,11 +115,26 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 		db.Close()
 		return nil, err
 	}
-	if r.tree, err = tree.Open(db, cfg.tree); err != nil {
+	// A tree left partial by an interrupted snapshot restore opens, for
+	// raftnode.Start to finish the restore from the received state.
+	treeOpts := cfg.tree
+	treeOpts.AllowIncompleteImport = true
+	if r.tree, err = tree.Open(db, treeOpts); err != nil {
 		return fail(err)
 	}
 	if r.log, err = raftlog.Open(db); err != nil {
 		return fail(err)
+	}
+	if r.tree.Incomplete() {
+		// Only a snapshot that the log holds past the applied state can
+		// complete the tree (raftnode restores it in Start).
+		if first, err := r.log.FirstIndex(); err != nil || first <= 1 {
+			return fail(fmt.Errorf("%w, and the raft log holds no snapshot to restore it from", tree.ErrIncompleteImport))
+		}
+	}
+	fs := cfg.fs
+	if fs == nil {
+		fs = vfs.Default
 	}
 	r.applied = newAppliedIndex(r.tree.Applied())
 	if len(r.member.peers()) > 1 {
@@ -139,7 +160,7 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 			return nil, errors.Join(err, r.transport.Close())
 		}
 	}
-	r.sm = &stateMachine{tree: r.tree, waits: r.waits, view: cfg.view, observe: cfg.observe, applied: r.applied}
+	r.sm = &stateMachine{tree: r.tree, waits: r.waits, view: cfg.view, observe: cfg.observe, restored: cfg.restored, applied: r.applied}
 	r.node, err = raftnode.Start(raftnode.Config{
 		ID:           r.id,
 		Peers:        r.member.peers(),
@@ -149,6 +170,12 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 		Applier:      r.sm,
 		TickInterval: cfg.tick,
 		Logger:       cfg.logger,
+		// The states of snapshots received from a leader, beside the
+		// store, on the same filesystem.
+		SnapshotDir:     fs.PathJoin(cfg.dir, "snap"),
+		SnapshotFS:      fs,
+		SnapshotEntries: cfg.snapshotEntries,
+		CatchUpEntries:  cfg.catchUpEntries,
 	})
 	if err != nil {
 		return fail(err)

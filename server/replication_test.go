@@ -375,3 +375,49 @@ func TestClusterLeaderLossLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	t.Logf("%d creates acknowledged (%d after the leader stopped), %d failed", len(acked), len(acked)-before, failed)
 }
+
+// TestClusterSnapshotCatchUp: a follower cut off while the others write
+// past their compacted log is caught up by a snapshot; its clients are
+// moved off so that they get the watch events the snapshot skipped, and
+// its session tracker follows the sessions created and ended meanwhile.
+func TestClusterSnapshotCatchUp(t *testing.T) {
+	cfg := clusterConfig()
+	cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries = 50, 10
+	c := servertest.StartCluster(t, 3, cfg)
+	ctx := ctxFor(t, 60*time.Second)
+	f := follower(t, c)
+	lead := c.WaitLeader()
+	watcher := connect(t, f, client.WithSessionTimeout(10*time.Second), client.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+	writer := connect(t, lead)
+	must(writer.Create(ctx, "/data", []byte("v0")))(t)
+	if err := watcher.Sync(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, ch, err := watcher.GetW(ctx, "/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := connect(t, lead)
+	c.Network().Isolate(f.ID())
+	// Sessions begin and end while f is away.
+	must(connect(t, lead).Create(ctx, "/born", nil, client.WithMode(client.ModeEphemeral)))(t)
+	if err := gone.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	must(writer.Set(ctx, "/data", []byte("v1"), -1))(t)
+	for i := range 300 {
+		must(writer.Create(ctx, fmt.Sprintf("/n%03d", i), nil))(t)
+	}
+	c.Network().Heal()
+	if ev := nextEvent(t, ch, 30*time.Second); ev.Type != client.EventNodeDataChanged || ev.Path != "/data" {
+		t.Fatalf("event %+v", ev)
+	}
+	converged(t, c)
+	if got, want := f.Server().Stats().Sessions, lead.Server().Stats().Sessions; got != want {
+		t.Fatalf("follower tracks %d sessions, leader %d", got, want)
+	}
+	data, _, err := watcher.Get(ctx, "/data")
+	if err != nil || string(data) != "v1" {
+		t.Fatalf("after catch-up: %q %v", data, err)
+	}
+}

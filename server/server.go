@@ -38,6 +38,10 @@ const (
 	HealthPath = "/healthz"
 )
 
+// maxSnapshotEntries bounds Config.SnapshotEntries and
+// SnapshotCatchUpEntries: a larger log tail is a configuration mistake.
+const maxSnapshotEntries = 100_000_000
+
 // Config configures a member. Zero values take the defaults.
 type Config struct {
 	// DataDir holds the member's store (Raft log and state, one Pebble
@@ -83,6 +87,15 @@ type Config struct {
 	// It is used only for a member of a cluster of more than one, and is
 	// closed with the member.
 	Transport transport.Transport
+	// SnapshotEntries is how many entries are applied between two Raft
+	// snapshots; each lets the Raft log be compacted. Default
+	// raftnode.DefaultSnapshotEntries.
+	SnapshotEntries uint64
+	// SnapshotCatchUpEntries is how many entries the Raft log keeps behind
+	// the latest snapshot, so that a member that lags by fewer catches up
+	// from the log instead of by a snapshot. Default
+	// raftnode.DefaultCatchUpEntries.
+	SnapshotCatchUpEntries uint64
 	// SuperDigest, if set, is the "user:base64(sha1(user:password))"
 	// digest identity that is the super user (every ACL check passes), as
 	// ZooKeeper's superDigest. Keep it for recovery.
@@ -121,6 +134,12 @@ func (c Config) withDefaults() Config {
 	if c.ReapInterval == 0 {
 		c.ReapInterval = DefaultReapInterval
 	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = raftnode.DefaultSnapshotEntries
+	}
+	if c.SnapshotCatchUpEntries == 0 {
+		c.SnapshotCatchUpEntries = raftnode.DefaultCatchUpEntries
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -151,6 +170,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 1<<16 {
 		errs = append(errs, fmt.Errorf("max in-flight requests %d: want 1 to %d", c.MaxInFlight, 1<<16))
+	}
+	if c.SnapshotEntries > maxSnapshotEntries || c.SnapshotCatchUpEntries > maxSnapshotEntries {
+		errs = append(errs, fmt.Errorf("snapshot entries %d and catch-up entries %d: want 1 to %d", c.SnapshotEntries, c.SnapshotCatchUpEntries, maxSnapshotEntries))
 	}
 	if c.RequestTimeout < 0 || c.ReapInterval < 0 {
 		errs = append(errs, errors.New("request timeout and reap interval must not be negative"))
@@ -219,9 +241,16 @@ func New(cfg Config) (*Server, error) {
 		cluster:   cfg.Cluster,
 		transport: cfg.Transport,
 		tree:      tree.Options{MaxDataBytes: cfg.MaxDataBytes, Logger: s.log},
-		view:      &s.hub.view,
-		observe:   s.hub.observe,
-		logger:    s.log,
+
+		snapshotEntries: cfg.SnapshotEntries,
+		catchUpEntries:  cfg.SnapshotCatchUpEntries,
+		view:            &s.hub.view,
+		observe:         s.hub.observe,
+		restored: func() {
+			n := s.hub.closeAll(notice(wire.NoticeKind_NOTICE_KIND_GOODBYE, errcode.ConnectionLoss, "member caught up by a snapshot"))
+			s.log.Info("state replaced by a snapshot: closed the client connections, whose clients resume with a watch catch-up", "connections", n)
+		},
+		logger: s.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", cfg.DataDir, err)

@@ -102,6 +102,33 @@ func newSessions(r *replica, limits session.Limits, now func() time.Duration, lo
 	return s, nil
 }
 
+// reload rebuilds the tracker from the replicated state, after a snapshot
+// replaced it: the sessions created and ended in the entries the snapshot
+// stands for were never observed. Every session gets a full timeout.
+func (s *sessions) reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	open, err := s.r.tree.Sessions()
+	if err != nil {
+		return err
+	}
+	tl := s.limits
+	tl.MaxSessions = math.MaxInt
+	tr, err := session.NewTracker(tl)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	for _, rec := range open {
+		if err := tr.Add(rec.ID, time.Duration(rec.TimeoutMs)*time.Millisecond, now); err != nil {
+			return fmt.Errorf("track session %#x: %w", rec.ID, err)
+		}
+	}
+	s.tracker = tr
+	clear(s.touched)
+	return nil
+}
+
 // observe is the apply hook: it tracks the sessions an applied run created
 // and stops tracking those it ended. It runs on the Ready loop.
 func (s *sessions) observe(batch []tree.Entry, results []tree.Result) {

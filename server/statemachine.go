@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 
@@ -26,6 +27,12 @@ type stateMachine struct {
 	observe func(batch []tree.Entry, results []tree.Result)
 	// applied, if set, is advanced after each applied run.
 	applied *appliedIndex
+	// restored, if set, is called after a snapshot replaced the state.
+	// The watch events of the entries the snapshot stands for were never
+	// fired; the server closes its client connections, whose clients
+	// resume and re-register their watches with a catch-up from their
+	// last zxid.
+	restored func()
 	// sessions, once set (newSessions), follows the sessions each run
 	// creates and ends, after observe.
 	sessions atomic.Pointer[sessions]
@@ -74,6 +81,57 @@ func (sm *stateMachine) Apply(_ context.Context, entries []raftnode.Entry) error
 	}
 	if sm.applied != nil {
 		sm.applied.advance(entries[len(entries)-1].Index)
+	}
+	return nil
+}
+
+// Checkpoint returns a view of the tree as of the last applied entry, for
+// raftnode to stream to members that lag past the compacted log.
+func (sm *stateMachine) Checkpoint() (raftnode.Checkpoint, error) {
+	cp, err := sm.tree.Checkpoint()
+	if err != nil {
+		return nil, err
+	}
+	return treeCheckpoint{cp}, nil
+}
+
+// treeCheckpoint is a tree.Checkpoint as raftnode sees it.
+type treeCheckpoint struct{ *tree.Checkpoint }
+
+func (c treeCheckpoint) Export(w io.Writer) error {
+	_, err := c.Checkpoint.Export(w)
+	return err
+}
+
+// Restore replaces the tree with a snapshot received from the leader, at
+// index, holding the view lock so that readers never see it half done.
+// Requests waiting for entries inside the snapshot are not released: they
+// time out and their clients retry (idempotently, by session sequence).
+func (sm *stateMachine) Restore(_ context.Context, index uint64, r io.Reader) error {
+	if sm.view != nil {
+		sm.view.Lock()
+		defer sm.view.Unlock()
+	}
+	dg, err := sm.tree.Import(r)
+	if err != nil {
+		return fmt.Errorf("restore the snapshot at %d: %w", index, err)
+	}
+	if dg.Index != index {
+		return fmt.Errorf("restore: the snapshot received for index %d holds the state at %d", index, dg.Index)
+	}
+	// Sessions created and ended in the entries the snapshot stands for
+	// were never observed: follow the restored state instead.
+	if ss := sm.sessions.Load(); ss != nil {
+		if err := ss.reload(); err != nil {
+			return fmt.Errorf("restore the snapshot at %d: %w", index, err)
+		}
+	}
+	if sm.applied != nil {
+		sm.applied.advance(index)
+	}
+	// Nor were their watch events fired.
+	if sm.restored != nil {
+		sm.restored()
 	}
 	return nil
 }

@@ -75,13 +75,55 @@ func (t *Tree) Export(w io.Writer) (Digest, error) {
 	if err != nil {
 		return Digest{}, fmt.Errorf("export: %w", err)
 	}
+	return export(snap, idx, w)
+}
+
+// Checkpoint is a consistent, read-only view of a Tree's state at one
+// applied index, kept open (a Pebble snapshot) so that it can be exported
+// later, any number of times, while Apply goes on. Close it when done: an
+// open Checkpoint keeps Pebble from reclaiming the space of what changed
+// since. Its methods are safe for concurrent use with Apply and with one
+// another, except that Close must come after every Export has returned.
+type Checkpoint struct {
+	snap  *pebble.Snapshot
+	index uint64
+}
+
+// Checkpoint returns a view of the state as of the last applied entry.
+// The caller serialises it with Apply (as it does Import) so that it knows
+// which index the view holds; Index says it.
+func (t *Tree) Checkpoint() (*Checkpoint, error) {
+	snap := t.db.NewSnapshot()
+	idx, err := readApplied(snap)
+	if err != nil {
+		snap.Close()
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	return &Checkpoint{snap: snap, index: idx}, nil
+}
+
+// Index returns the applied index of the checkpointed state.
+func (c *Checkpoint) Index() uint64 { return c.index }
+
+// Export writes the checkpointed state to w in the stream format of
+// Tree.Export, which Tree.Import reads, and returns its digest.
+func (c *Checkpoint) Export(w io.Writer) (Digest, error) {
+	return export(c.snap, c.index, w)
+}
+
+// Close releases the view.
+func (c *Checkpoint) Close() error { return c.snap.Close() }
+
+// export writes the state visible in r, whose applied index is idx, to w
+// as a snapshot stream.
+func export(r pebble.Reader, idx uint64, w io.Writer) (Digest, error) {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	var buf []byte
 	buf = append(buf, snapMagic...)
 	buf = binary.AppendUvarint(buf, snapFormat)
 	bw.Write(buf)
 	d := newDigester()
-	err = scan(snap, stateLower(), stateUpper(), func(k, v []byte) error {
+	err := scan(r, stateLower(), stateUpper(), func(k, v []byte) error {
 		buf = binary.AppendUvarint(buf[:0], uint64(len(k)))
 		buf = append(buf, k...)
 		buf = binary.AppendUvarint(buf, uint64(len(v)))

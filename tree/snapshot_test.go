@@ -290,3 +290,92 @@ func FuzzImport(f *testing.F) {
 		}
 	})
 }
+
+// TestCheckpointKeepsItsIndex: a Checkpoint exports the state at the index
+// it was taken, however much is applied after it, and the stream imports.
+func TestCheckpointKeepsItsIndex(t *testing.T) {
+	src := newTestTree(t, Options{})
+	applyAll(t, src, scriptEntries(1, 500), 64)
+	want, err := src.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := src.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if cp.Index() != 500 {
+		t.Fatalf("checkpoint index %d, want 500", cp.Index())
+	}
+	if _, err := src.Apply(scriptEntries(501, 300)); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	got, err := cp.Export(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("checkpoint digest %v, want %v (the digest at its index)", got, want)
+	}
+	if now, _ := src.Digest(); now == want {
+		t.Fatal("the state did not change after the checkpoint")
+	}
+	// Exported twice, the same bytes.
+	var again bytes.Buffer
+	if _, err := cp.Export(&again); err != nil || !bytes.Equal(again.Bytes(), buf.Bytes()) {
+		t.Fatalf("second export differs (err %v)", err)
+	}
+	dst := newTestTree(t, Options{})
+	if d, err := dst.Import(&buf); err != nil || d != want {
+		t.Fatalf("import of the checkpoint: %v, %v", d, err)
+	}
+}
+
+// TestOpenIncompleteImport: a store left by an interrupted Import opens
+// with AllowIncompleteImport, refuses Apply, and is usable again after an
+// Import.
+func TestOpenIncompleteImport(t *testing.T) {
+	src := newTestTree(t, Options{})
+	applyAll(t, src, scriptEntries(1, 300), 50)
+	var buf bytes.Buffer
+	if _, err := src.Export(&buf); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	db, err := storage.Open("", storage.Options{FS: vfs.NewMem(), CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dst, err := Open(db, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Import(bytes.NewReader(good[:len(good)/2])); err == nil {
+		t.Fatal("a truncated import succeeded")
+	}
+	if _, err := Open(db, Options{}); !errors.Is(err, ErrIncompleteImport) {
+		t.Fatalf("reopen: %v, want ErrIncompleteImport", err)
+	}
+	re, err := Open(db, Options{AllowIncompleteImport: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !re.Incomplete() || re.Applied() != 0 {
+		t.Fatalf("reopened: incomplete %v, applied %d", re.Incomplete(), re.Applied())
+	}
+	if _, err := re.Apply([]Entry{{Index: 1}}); !errors.Is(err, ErrIncompleteImport) {
+		t.Fatalf("apply: %v, want ErrIncompleteImport", err)
+	}
+	if _, err := re.Import(bytes.NewReader(good)); err != nil {
+		t.Fatal(err)
+	}
+	if re.Incomplete() || re.Applied() != 300 {
+		t.Fatalf("after import: incomplete %v, applied %d", re.Incomplete(), re.Applied())
+	}
+	if _, err := Open(db, Options{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -29,6 +29,12 @@ type Options struct {
 	MaxDataBytes int
 	// Logger receives the tree's log lines; nil discards them.
 	Logger *slog.Logger
+	// AllowIncompleteImport lets Open open a store left by an interrupted
+	// Import (which it otherwise refuses with ErrIncompleteImport), for a
+	// caller that will finish the job: the Tree then reports Applied 0 and
+	// Incomplete, and refuses Apply until an Import succeeds. A member
+	// whose raft log holds the snapshot being installed opens its tree so.
+	AllowIncompleteImport bool
 }
 
 // Tree is the znode namespace and the session records of one member,
@@ -63,7 +69,12 @@ func Open(db *pebble.DB, opts Options) (*Tree, error) {
 		t.log = slog.New(slog.DiscardHandler)
 	}
 	if _, err := getBytes(db, importMarker()); err == nil {
-		return nil, ErrIncompleteImport
+		if !opts.AllowIncompleteImport {
+			return nil, ErrIncompleteImport
+		}
+		t.importFailed = true
+		t.log.Warn("tree opened with an interrupted snapshot import: waiting for a new import")
+		return t, nil
 	} else if !errors.Is(err, pebble.ErrNotFound) {
 		return nil, fmt.Errorf("open tree: %w", err)
 	}
@@ -106,6 +117,11 @@ func (t *Tree) initialize() error {
 	}
 	return nil
 }
+
+// Incomplete reports whether the state is partial, left by an Import that
+// failed or was interrupted, so that only a new Import can make the Tree
+// usable. Like Import, it must not run concurrently with Apply or Import.
+func (t *Tree) Incomplete() bool { return t.importFailed }
 
 // Applied returns the index of the last applied entry.
 func (t *Tree) Applied() uint64 { return t.applied.Load() }

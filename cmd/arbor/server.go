@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/arbor-coord/arbor/server"
+	"github.com/arbor-coord/arbor/server/raftnode"
 )
 
 // serverFlags are arbor server's flags. Each may also come from an ARBOR_*
@@ -31,6 +32,8 @@ func serverFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (logs go to stderr)", Value: "info", EnvVars: []string{"ARBOR_LOG_LEVEL"}}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "id", Usage: "this member's id in its cluster (first start; later it is read from the data dir)", EnvVars: []string{"ARBOR_ID"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "cluster", Usage: "every member's peer address, `ID=HOST:PORT[,ID=HOST:PORT...]`, this member's included (first start only)", EnvVars: []string{"ARBOR_CLUSTER"}}),
+		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "snapshot-entries", Usage: "entries applied between two Raft snapshots (each lets the log be compacted)", Value: raftnode.DefaultSnapshotEntries, EnvVars: []string{"ARBOR_SNAPSHOT_ENTRIES"}}),
+		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "snapshot-catchup-entries", Usage: "entries the Raft log keeps behind a snapshot, for members that lag", Value: raftnode.DefaultCatchUpEntries, EnvVars: []string{"ARBOR_SNAPSHOT_CATCHUP_ENTRIES"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "super-digest", Usage: "the super user's digest identity, `user:base64(sha1(user:password))`", EnvVars: []string{"ARBOR_SUPER_DIGEST"}}),
 	}
 }
@@ -117,6 +120,11 @@ func serverConfig(c *cli.Context, logs io.Writer) (server.Config, error) {
 	default:
 		return server.Config{}, usagef("server: --log-level %q: want debug, info, warn or error", l)
 	}
+	for _, name := range []string{"snapshot-entries", "snapshot-catchup-entries"} {
+		if c.IsSet(name) && c.Uint64(name) == 0 {
+			return server.Config{}, usagef("server: --%s: want a positive number", name)
+		}
+	}
 	var cluster server.Cluster
 	if c.IsSet("cluster") {
 		if cluster, err = server.ParseCluster(c.String("cluster")); err != nil {
@@ -132,7 +140,10 @@ func serverConfig(c *cli.Context, logs io.Writer) (server.Config, error) {
 		MaxSessionTimeout: c.Duration("max-session-timeout"),
 		MaxDataBytes:      size,
 		SuperDigest:       c.String("super-digest"),
-		Logger:            slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})),
+		SnapshotEntries:   c.Uint64("snapshot-entries"),
+
+		SnapshotCatchUpEntries: c.Uint64("snapshot-catchup-entries"),
+		Logger:                 slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})),
 	}, nil
 }
 

@@ -58,7 +58,14 @@
 //     Compact(i) with i ≤ that snapshot's index and i ≤ the durably applied
 //     index; keep a tail of entries so a slow follower catches up without a
 //     snapshot. This package cannot know what is applied: never compacting
-//     past it is the caller's job. Compacting past the snapshot makes
+//     past it is the caller's job. (server/raftnode snapshots every
+//     Config.SnapshotEntries applied entries and compacts to
+//     Config.CatchUpEntries behind the snapshot; since Compact is a synced
+//     write to the same WAL as the state's unsynced writes, everything
+//     applied before it is durable with it.) To install a snapshot
+//     received from a leader, pass it to Save with the Ready's entries and
+//     HardState (one batch), and restore the state it describes before
+//     applying what follows it. Compacting past the snapshot makes
 //     Snapshot return raft.ErrSnapshotTemporarilyUnavailable until a newer
 //     snapshot is created, since the old one could not bring a follower up to
 //     the first kept entry.

@@ -3,7 +3,9 @@ package raftnode
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,10 +18,27 @@ type benchApplier struct {
 	wake    []chan struct{}
 	entries atomic.Int64
 	calls   atomic.Int64
+	applied atomic.Uint64
+}
+
+// benchCheckpoint is an empty state at an index.
+type benchCheckpoint uint64
+
+func (c benchCheckpoint) Index() uint64          { return uint64(c) }
+func (c benchCheckpoint) Export(io.Writer) error { return nil }
+func (c benchCheckpoint) Close() error           { return nil }
+
+func (a *benchApplier) Checkpoint() (Checkpoint, error) {
+	return benchCheckpoint(a.applied.Load()), nil
+}
+
+func (a *benchApplier) Restore(context.Context, uint64, io.Reader) error {
+	return errors.New("benchApplier: no snapshots")
 }
 
 func (a *benchApplier) Apply(_ context.Context, ents []Entry) error {
 	a.calls.Add(1)
+	a.applied.Store(ents[len(ents)-1].Index)
 	for _, e := range ents {
 		if len(e.Data) >= 2 {
 			a.entries.Add(1)

@@ -42,6 +42,8 @@ type testCluster struct {
 	t   testing.TB
 	ids []uint64
 	net *transport.Network
+	// tweak, if set, adjusts each member's Config before Start.
+	tweak func(*Config)
 
 	mu         sync.Mutex
 	members    map[uint64]*member
@@ -56,7 +58,14 @@ type testCluster struct {
 // and waits for a leader.
 func newCluster(t testing.TB, size int, seed uint64) *testCluster {
 	t.Helper()
+	return newClusterWith(t, size, seed, nil)
+}
+
+// newClusterWith is newCluster with each member's Config adjusted by tweak.
+func newClusterWith(t testing.TB, size int, seed uint64, tweak func(*Config)) *testCluster {
+	t.Helper()
 	c := &testCluster{
+		tweak:       tweak,
 		t:           t,
 		net:         transport.NewNetwork(seed, nil),
 		members:     make(map[uint64]*member),
@@ -84,7 +93,7 @@ func (c *testCluster) start(id uint64) {
 	c.t.Helper()
 	m := c.member(id)
 	ep := c.net.Add(id)
-	n, err := Start(Config{
+	cfg := Config{
 		ID:            id,
 		Peers:         c.ids,
 		Log:           m.store.log,
@@ -94,7 +103,13 @@ func (c *testCluster) start(id uint64) {
 		TickInterval:  clusterTick,
 		ElectionTick:  clusterElectionTick,
 		HeartbeatTick: 1,
-	})
+		SnapshotDir:   "snap",
+		SnapshotFS:    m.store.fs,
+	}
+	if c.tweak != nil {
+		c.tweak(&cfg)
+	}
+	n, err := Start(cfg)
 	if err != nil {
 		c.t.Fatalf("starting member %d: %v", id, err)
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -24,6 +27,8 @@ const (
 	DefaultMaxPendingProposals = 4096
 	DefaultMaxPendingReads     = 4096
 	DefaultMaxPendingMessages  = 4096
+	DefaultSnapshotEntries     = 10000
+	DefaultCatchUpEntries      = 5000
 )
 
 // Transport sends raft messages to peers. server/transport implements it.
@@ -78,6 +83,32 @@ type Applier interface {
 	// have made any of its entries durably applied beyond the index it
 	// persisted, so a restart re-applies exactly what is missing.
 	Apply(ctx context.Context, entries []Entry) error
+	// Checkpoint returns a consistent, read-only view of the state as of
+	// the last applied entry, which stays readable while Apply goes on
+	// (a Pebble snapshot). The Node calls it on the Ready loop when it
+	// creates a raft snapshot, holds the view until a newer one replaces
+	// it, and streams it to members too far behind for the log.
+	Checkpoint() (Checkpoint, error)
+	// Restore replaces the whole state with the stream r, a Checkpoint's
+	// Export received from a peer, whose applied index must be index (an
+	// error otherwise). It is called on the Ready loop (or by Start,
+	// finishing a restore a crash interrupted) when raft installs a
+	// snapshot. Entries after index follow through Apply. An error stops
+	// the Node; the state may then be partial, and Restore must be able
+	// to run again over it on the next Start.
+	Restore(ctx context.Context, index uint64, r io.Reader) error
+}
+
+// Checkpoint is the Applier's state at one applied index, held open.
+type Checkpoint interface {
+	// Index is the applied index of the state.
+	Index() uint64
+	// Export writes the state to w, in the stream format that Restore
+	// reads. It may run several times, concurrently, and concurrently
+	// with Apply.
+	Export(w io.Writer) error
+	// Close releases the view; the Node calls it once no Export runs.
+	Close() error
 }
 
 // Config configures a Node. Zero values of the optional fields take the
@@ -126,6 +157,23 @@ type Config struct {
 	// Step waits (for its ctx).
 	MaxPendingMessages int
 
+	// SnapshotEntries is how many entries are applied between two raft
+	// snapshots: each holds a Checkpoint of the state and lets the log be
+	// compacted.
+	SnapshotEntries uint64
+	// CatchUpEntries is how many entries the log keeps behind the latest
+	// snapshot, so that a follower that lags by fewer catches up from the
+	// log rather than by a snapshot.
+	CatchUpEntries uint64
+	// SnapshotDir is the directory where the states of snapshots received
+	// from a leader are written before raft installs them. Required with
+	// a Transport. It must survive restarts as the Log does: a member
+	// that crashed while installing a snapshot restores from it on Start.
+	SnapshotDir string
+	// SnapshotFS is the filesystem of SnapshotDir; nil means the
+	// operating system's.
+	SnapshotFS vfs.FS
+
 	// Logger receives the Node's and raft's log lines; nil discards them.
 	Logger *slog.Logger
 }
@@ -162,6 +210,14 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxPendingProposals, DefaultMaxPendingProposals)
 	setDefault(&c.MaxPendingReads, DefaultMaxPendingReads)
 	setDefault(&c.MaxPendingMessages, DefaultMaxPendingMessages)
+	setDefault(&c.SnapshotEntries, DefaultSnapshotEntries)
+	setDefault(&c.CatchUpEntries, DefaultCatchUpEntries)
+	if c.SnapshotFS == nil {
+		c.SnapshotFS = vfs.Default
+	}
+	if c.Transport != nil && c.SnapshotDir == "" {
+		return c, errors.New("raftnode: Config.SnapshotDir is required with a Transport (snapshots from a leader are received there)")
+	}
 	switch {
 	case c.TickInterval < 0:
 		return c, fmt.Errorf("raftnode: Config.TickInterval %v is negative", c.TickInterval)

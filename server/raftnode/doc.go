@@ -1,7 +1,8 @@
 // Package raftnode is the only owner of arbor's raft.RawNode: it runs the
 // Ready loop on one goroutine, ticks raft's clock, and offers the server
-// Propose, ReadIndex and Status, and the transport Step, ReportUnreachable
-// and ReportSnapshot (a *Node is a transport.Raft).
+// Propose, ReadIndex and Status, and the transport Step, ReportUnreachable,
+// ReportSnapshot, OpenSnapshot and ReceiveSnapshot (a *Node is a
+// transport.Raft).
 //
 // # The Ready loop
 //
@@ -13,20 +14,43 @@
 // then puts all pending reads behind one raft ReadIndex; then, while raft
 // has a Ready, handles it in the order raft's contract requires:
 //
-//  1. persist the Entries and HardState in one synced raftlog batch (a
-//     Ready that changes only the commit index is written without an
-//     fsync, raftlog.SaveCommit);
+//  1. persist the Snapshot, Entries and HardState in one synced raftlog
+//     batch (a Ready that changes only the commit index is written
+//     without an fsync, raftlog.SaveCommit);
 //  2. send the Messages through the Transport;
 //  3. take the ReadStates that answer the in-flight ReadIndex;
-//  4. apply the CommittedEntries: conf changes to raft (ApplyConfChange)
+//  4. install the Snapshot, if any: Applier.Restore from its received
+//     state (see Snapshots);
+//  5. apply the CommittedEntries: conf changes to raft (ApplyConfChange)
 //     and to the Log (SetConfState) first, then every entry, in order,
 //     through the Applier;
-//  5. Advance, and release the reads whose index is now applied.
+//  6. every Config.SnapshotEntries applied entries, create a snapshot and
+//     compact the log (see Snapshots);
+//  7. Advance, and release the reads whose index is now applied.
 //
 // Between two Readys it takes in the queues again, so under load each
 // Ready carries new entries and the commits of the previous ones.
-// Snapshots from a leader are not installed yet (replication, issue 4):
-// receiving one stops the Node with an error.
+//
+// # Snapshots
+//
+// A raft snapshot here is metadata (raftlog); the state stays in the
+// Applier. Every SnapshotEntries applied entries the Node takes an
+// Applier.Checkpoint (a consistent view at the applied index), records a
+// snapshot at that index in the Log and compacts the log to
+// CatchUpEntries behind it. It holds the checkpoint until the next
+// snapshot replaces it (or a restart: the first snapshot after a restart
+// comes with the first applied Ready). When raft sends a MsgSnap, the
+// transport streams the held checkpoint (OpenSnapshot) to the receiver's
+// ReceiveSnapshot, which writes it to a file in Config.SnapshotDir, syncs
+// it, and only then steps the message. When raft installs the snapshot,
+// the Ready loop persists its metadata, then Restores the Applier from
+// that file and deletes it. A member stopped between the two (the Log
+// compacted past Config.Applied) finishes the Restore in Start; if the
+// file is gone, Start fails: the member cannot recover by itself.
+//
+// A member whose store was wiped cannot rejoin under its old id: raft
+// panics when the leader's heartbeat commits past the member's empty log
+// (and a forgotten vote could elect two leaders). Give it a new id.
 //
 // # The caller's contract
 //
@@ -60,6 +84,10 @@
 //  6. When Done is closed, the Node has stopped; Err says why (nil after
 //     Stop). An error from the Log or the Applier stops it: the member must
 //     stop and restart from what is durable.
+//  7. Close the Transport after Stop and before the database: Stop cuts
+//     the snapshot streams it serves, and closing the Transport ends
+//     those being received. Config.SnapshotDir is part of the member's
+//     durable state, like the database.
 //
 // Every method of Node is safe for concurrent use and honours its ctx.
 package raftnode

@@ -2,6 +2,10 @@ package raftnode
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -110,6 +114,59 @@ type recorder struct {
 	calls   int
 	largest int // the most entries one Apply call carried
 	fail    error
+	// restores counts the Restores that succeeded.
+	restores int
+	// holdRestore, if set, makes the next Restore close it and then wait
+	// for its ctx (a member stopped while restoring).
+	holdRestore chan struct{}
+}
+
+// recorderCheckpoint is a recorder's entries at one index.
+type recorderCheckpoint struct {
+	index   uint64
+	entries []Entry
+}
+
+func (c *recorderCheckpoint) Index() uint64 { return c.index }
+func (c *recorderCheckpoint) Close() error  { return nil }
+func (c *recorderCheckpoint) Export(w io.Writer) error {
+	return json.NewEncoder(w).Encode(c.entries)
+}
+
+// Checkpoint returns the entries applied so far.
+func (r *recorder) Checkpoint() (Checkpoint, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &recorderCheckpoint{index: r.applied, entries: slices.Clone(r.entries)}, nil
+}
+
+// Restore replaces the entries with those of a checkpoint's export.
+func (r *recorder) Restore(ctx context.Context, index uint64, rd io.Reader) error {
+	r.mu.Lock()
+	hold := r.holdRestore
+	r.holdRestore = nil
+	r.mu.Unlock()
+	if hold != nil {
+		close(hold)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	var ents []Entry
+	if err := json.NewDecoder(rd).Decode(&ents); err != nil {
+		return err
+	}
+	if len(ents) == 0 || ents[len(ents)-1].Index != index {
+		return fmt.Errorf("the snapshot's entries do not end at index %d", index)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.entries, r.applied = ents, index
+	r.restores++
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 func newRecorder(t testing.TB, applied uint64) *recorder {

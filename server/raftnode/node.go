@@ -104,9 +104,17 @@ type Node struct {
 	mu     sync.Mutex
 	status Status
 
+	// cpMu guards held, the checkpoint of the latest snapshot's state,
+	// which OpenSnapshot streams from transport goroutines.
+	cpMu sync.Mutex
+	held *heldCheckpoint
+	// recvMu serialises ReceiveSnapshot.
+	recvMu sync.Mutex
+
 	// Owned by the Ready loop (and by Start before the loop starts).
 	rn           *raft.RawNode
 	applied      uint64
+	snapIndex    uint64 // the index of the Log's latest snapshot
 	readSeq      uint64
 	readPending  []*readRequest // not yet behind a raft ReadIndex
 	readInflight *readBatch     // behind a raft ReadIndex, unanswered
@@ -155,8 +163,26 @@ func Start(cfg Config) (*Node, error) {
 	if commit := hs.GetCommit(); cfg.Applied > commit {
 		return nil, fmt.Errorf("raftnode: Config.Applied %d is past the stored commit index %d", cfg.Applied, commit)
 	}
-	if cfg.Applied != 0 && cfg.Applied < first-1 {
-		return nil, fmt.Errorf("raftnode: Config.Applied %d is below the log's compaction point %d: the log was compacted past the applied state", cfg.Applied, first-1)
+	snap, err := cfg.Log.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: reading the raft log's snapshot: %w", err)
+	}
+	snapIndex := snap.GetMetadata().GetIndex()
+	if !fresh && cfg.Applied < first-1 {
+		// The entries after Applied are compacted: the Log holds a snapshot
+		// received from a leader whose state was not restored before the
+		// member stopped (a crash between persisting and restoring). Finish.
+		if snapIndex != first-1 {
+			return nil, fmt.Errorf("raftnode: Config.Applied %d is below the log's compaction point %d, which is not its snapshot's index %d: the log was compacted past the applied state", cfg.Applied, first-1, snapIndex)
+		}
+		cfg.Logger.Warn("finishing the restore of a snapshot interrupted by a stop", "index", snapIndex, "applied", cfg.Applied)
+		if err := restoreFromFile(context.Background(), cfg, snapIndex); err != nil {
+			return nil, err
+		}
+		cfg.Applied = snapIndex
+	}
+	if err := removeSnapshotFiles(cfg, cfg.Applied); err != nil {
+		cfg.Logger.Warn("removing received snapshot files", "err", err)
 	}
 	if fresh {
 		// A new member: bootstrap as etcd recommends, with a snapshot at
@@ -186,18 +212,26 @@ func Start(cfg Config) (*Node, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg:     cfg,
-		logger:  cfg.Logger,
-		propc:   make(chan *proposal, cfg.MaxPendingProposals),
-		stepc:   make(chan *pb.Message, cfg.MaxPendingMessages),
-		readc:   make(chan *readRequest, cfg.MaxPendingReads),
-		reportc: make(chan struct{}, 1),
-		stopc:   make(chan struct{}),
-		ctx:     ctx,
-		cancel:  cancel,
-		done:    make(chan struct{}),
-		rn:      rn,
-		applied: max(cfg.Applied, first-1),
+		cfg:       cfg,
+		logger:    cfg.Logger,
+		propc:     make(chan *proposal, cfg.MaxPendingProposals),
+		stepc:     make(chan *pb.Message, cfg.MaxPendingMessages),
+		readc:     make(chan *readRequest, cfg.MaxPendingReads),
+		reportc:   make(chan struct{}, 1),
+		stopc:     make(chan struct{}),
+		ctx:       ctx,
+		cancel:    cancel,
+		done:      make(chan struct{}),
+		rn:        rn,
+		applied:   max(cfg.Applied, first-1),
+		snapIndex: snapIndex,
+	}
+	if snapIndex > 0 && n.applied == snapIndex {
+		// Hold the state of the stored snapshot, so it can be sent on.
+		if err := n.checkpoint(); err != nil {
+			cancel()
+			return nil, err
+		}
 	}
 	n.updateStatus(nil)
 	n.logger.Info("raft node starting", "id", cfg.ID, "members", members, "term", hs.GetTerm(),
@@ -211,6 +245,7 @@ func Start(cfg Config) (*Node, error) {
 		for rn.HasReady() {
 			if err := n.handleReady(); err != nil {
 				cancel()
+				n.hold(nil)
 				return nil, err
 			}
 		}
@@ -401,6 +436,9 @@ func (n *Node) run() {
 	}
 	n.err = err
 	n.cancel()
+	// Cut the snapshot streams and close the checkpoint before the caller
+	// may close the database.
+	n.hold(nil)
 	close(n.done)
 }
 
@@ -555,11 +593,18 @@ func (n *Node) releaseReads() {
 // Advance.
 func (n *Node) handleReady() error {
 	rd := n.rn.Ready()
+	var snap *pb.Snapshot
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		// Installing a snapshot needs the state streamed beside it.
-		return fmt.Errorf("raftnode: received a snapshot at index %d: installing snapshots is not implemented yet", rd.Snapshot.GetMetadata().GetIndex())
+		snap = rd.Snapshot
 	}
 	switch {
+	case snap != nil:
+		// The snapshot's state is in SnapshotDir (ReceiveSnapshot wrote it
+		// before stepping the MsgSnap); persist the metadata with the
+		// entries and HardState, then restore the state, below.
+		if err := n.cfg.Log.Save(rd.HardState, rd.Entries, snap); err != nil {
+			return fmt.Errorf("raftnode: persisting a Ready with the snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
+		}
 	case len(rd.Entries) > 0 || rd.MustSync:
 		if err := n.cfg.Log.Save(rd.HardState, rd.Entries, nil); err != nil {
 			return fmt.Errorf("raftnode: persisting a Ready: %w", err)
@@ -579,7 +624,15 @@ func (n *Node) handleReady() error {
 	for _, rs := range rd.ReadStates {
 		n.readStateArrived(rs)
 	}
+	if snap != nil {
+		if err := n.installSnapshot(snap); err != nil {
+			return err
+		}
+	}
 	if err := n.apply(rd.CommittedEntries); err != nil {
+		return err
+	}
+	if err := n.maybeSnapshot(); err != nil {
 		return err
 	}
 	// Before Advance, raft's HardState is the one just persisted.

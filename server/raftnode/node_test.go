@@ -378,7 +378,7 @@ func (d *dropTransport) Send(msgs []*pb.Message) {
 func TestNoLeader(t *testing.T) {
 	s := openStore(t, vfs.NewMem(), "db")
 	tr := &dropTransport{}
-	n, err := Start(Config{ID: 1, Peers: []uint64{1, 2, 3}, Log: s.log, Applier: newRecorder(t, 0), Transport: tr, TickInterval: time.Millisecond})
+	n, err := Start(Config{ID: 1, Peers: []uint64{1, 2, 3}, Log: s.log, Applier: newRecorder(t, 0), Transport: tr, TickInterval: time.Millisecond, SnapshotDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +472,7 @@ func TestConfigErrors(t *testing.T) {
 	n := startNode(t, s, app, 0)
 	stopNode(t, n)
 	c := ok
-	c.Peers, c.Transport = []uint64{1, 2}, &dropTransport{}
+	c.Peers, c.Transport, c.SnapshotDir = []uint64{1, 2}, &dropTransport{}, t.TempDir()
 	if _, err := Start(c); err == nil || !strings.Contains(err.Error(), "disagree") {
 		t.Fatalf("Start with other peers: %v", err)
 	}
@@ -564,7 +564,7 @@ func TestConfChange(t *testing.T) {
 	if _, err := Start(Config{ID: 1, Log: s.log, Applied: applied, Applier: newRecorder(t, applied)}); err == nil || !strings.Contains(err.Error(), "Transport is nil") {
 		t.Fatalf("Start without a Transport in a group of two: %v", err)
 	}
-	n2, err := Start(Config{ID: 1, Peers: []uint64{1}, Log: s.log, Applied: applied, Applier: newRecorder(t, applied), Transport: tr})
+	n2, err := Start(Config{ID: 1, Peers: []uint64{1}, Log: s.log, Applied: applied, Applier: newRecorder(t, applied), Transport: tr, SnapshotDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,12 @@
 //
 // Two implementations share the contract below:
 //
-//   - TCP (tcp.go, tcp_messages.go): each member listens on its peer
-//     address; for each peer it keeps one outbound stream for raft
-//     messages and one for member messages, each with a bounded queue and
-//     redialled with backoff, so that a slow or dead peer never blocks the
-//     Ready loop or the sender of a member message.
+//   - TCP (tcp.go, tcp_messages.go, tcp_snapshot.go): each member
+//     listens on its peer address; for each peer it keeps one outbound
+//     stream for raft messages and one for member messages, each with a
+//     bounded queue and redialled with backoff, so that a slow or dead
+//     peer never blocks the Ready loop or the sender of a member message;
+//     a MsgSnap and its state go on a connection of their own.
 //   - Network (mem.go): an in-memory network for tests, which can drop,
 //     delay, reorder and partition messages between chosen members.
 //
@@ -36,10 +37,20 @@
 //     sent, or not at all (as 2), independently of raft messages. The
 //     handler gets them one at a time per sending member, on a goroutine
 //     of the transport; one received before Handle was called is dropped.
+//  7. A MsgSnap carries only the snapshot's metadata; the state goes beside
+//     it. The sender's transport opens the state with Raft.OpenSnapshot
+//     for the snapshot's index and hands the message and the stream to the
+//     receiver's Raft.ReceiveSnapshot; it reports SnapshotFinish to the
+//     sender's Raft once ReceiveSnapshot returned nil, and SnapshotFailure
+//     on any error (the checkpoint gone, the peer unreachable, the stream
+//     cut, the receiver refusing). Every MsgSnap handed to Send gets
+//     exactly one of the two. At most one snapshot is in flight to a peer;
+//     a second one is reported failed at once.
 package transport
 
 import (
 	"context"
+	"io"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -89,4 +100,14 @@ type Raft interface {
 	ReportUnreachable(id uint64)
 	// ReportSnapshot tells raft how sending a snapshot to peer id ended.
 	ReportSnapshot(id uint64, status raft.SnapshotStatus)
+	// OpenSnapshot returns the state of this member's snapshot at index,
+	// as a stream to send beside a MsgSnap, or an error if that snapshot's
+	// state is no longer held (a newer one replaced it). The caller closes
+	// the reader, also when it stops reading early.
+	OpenSnapshot(index uint64) (io.ReadCloser, error)
+	// ReceiveSnapshot takes a MsgSnap from a peer with the state streamed
+	// beside it: it stores r durably, reading it to EOF, then steps m. A
+	// nil error means the snapshot was received whole (the receiver's
+	// raft may still ignore it, if it is stale).
+	ReceiveSnapshot(ctx context.Context, m *pb.Message, r io.Reader) error
 }

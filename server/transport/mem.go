@@ -3,7 +3,9 @@ package transport
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -50,13 +52,18 @@ type linkKey struct{ from, to uint64 }
 // the queues, the faults and the order of raft messages on each link, but
 // a lost one is never reported to Raft.
 //
+// A MsgSnap is delivered with its state: on the receiver's delivery
+// goroutine, the state opened by the sender's Raft.OpenSnapshot is handed
+// to the receiver's Raft.ReceiveSnapshot, and the stream breaks if the two
+// are parted (a partition, a crash) while it runs.
+//
 // A message is checked twice: when it is sent (the destination attached
 // and reachable, the queue not full, the link's drop draw) and when it is
 // delivered (both ends still attached and reachable), so that a partition
 // or a crash also loses the messages in flight. Every lost message is
 // reported to its sender's Raft: ReportUnreachable, and for a MsgSnap
 // also ReportSnapshot(SnapshotFailure); a delivered MsgSnap is reported
-// SnapshotFinish once Step accepted it.
+// SnapshotFinish once ReceiveSnapshot accepted it.
 //
 // The random draws (drops, delays) come from one generator seeded by
 // NewNetwork, in the order of the Sends; members on several goroutines make
@@ -452,6 +459,10 @@ func (e *Endpoint) deliver() {
 				reportLost(srcRaft, next.msg)
 				continue
 			}
+			if next.msg.GetType() == pb.MsgSnap {
+				e.deliverSnapshot(next, srcRaft, dstRaft)
+				continue
+			}
 			if err := dstRaft.Step(e.ctx, next.msg); err != nil {
 				n.logger.Debug("step failed", "type", next.msg.GetType(), "from", next.src.id, "to", e.id, "err", err)
 			} else if next.msg.GetType() == pb.MsgSnap && srcRaft != nil {
@@ -469,4 +480,50 @@ func (e *Endpoint) deliver() {
 		}
 		timer.Stop()
 	}
+}
+
+// deliverSnapshot streams the state of the MsgSnap in env from its
+// sender's Raft to dst and reports the outcome to the sender. It runs on
+// the receiver's delivery goroutine, as a TCP snapshot runs on its own
+// connection.
+func (e *Endpoint) deliverSnapshot(env *envelope, src, dst Raft) {
+	n, m := e.net, env.msg
+	if src == nil {
+		return // the sender never started: there is no one to report to
+	}
+	err := func() error {
+		rc, err := src.OpenSnapshot(m.GetSnapshot().GetMetadata().GetIndex())
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		return dst.ReceiveSnapshot(e.ctx, m, &memSnapshotReader{r: rc, net: n, src: env.src, dst: e})
+	}()
+	if err != nil {
+		n.logger.Debug("snapshot failed", "from", env.src.id, "to", e.id, "err", err)
+		src.ReportSnapshot(e.id, raft.SnapshotFailure)
+		return
+	}
+	src.ReportSnapshot(e.id, raft.SnapshotFinish)
+}
+
+// errMemSnapshotCut breaks a snapshot stream whose ends were parted.
+var errMemSnapshotCut = errors.New("transport: snapshot stream cut: the members were parted")
+
+// memSnapshotReader is a snapshot's state in flight on a Network: each
+// Read fails once the sender is closed or the two members are parted.
+type memSnapshotReader struct {
+	r        io.Reader
+	net      *Network
+	src, dst *Endpoint
+}
+
+func (r *memSnapshotReader) Read(p []byte) (int, error) {
+	r.net.mu.Lock()
+	ok := !r.src.closed && !r.dst.closed && r.net.reachable(r.src.id, r.dst.id)
+	r.net.mu.Unlock()
+	if !ok {
+		return 0, errMemSnapshotCut
+	}
+	return r.r.Read(p)
 }

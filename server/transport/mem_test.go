@@ -2,8 +2,12 @@ package transport
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +46,8 @@ type memRaft struct {
 	received    []time.Time
 	unreachable []uint64
 	snaps       []snapReport
+	states      []string // the snapshot states received
+	noSnapshots bool     // OpenSnapshot fails
 	stepCtxErrs int
 }
 
@@ -73,6 +79,25 @@ func (f *memRaft) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.snaps = append(f.snaps, snapReport{id, status})
+}
+
+// OpenSnapshot serves, for any index, a state naming it.
+func (f *memRaft) OpenSnapshot(index uint64) (io.ReadCloser, error) {
+	if f.noSnapshots {
+		return nil, errors.New("no snapshot")
+	}
+	return io.NopCloser(strings.NewReader(fmt.Sprint("state-", index))), nil
+}
+
+func (f *memRaft) ReceiveSnapshot(ctx context.Context, m *pb.Message, r io.Reader) error {
+	state, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.states = append(f.states, string(state))
+	f.mu.Unlock()
+	return f.Step(ctx, m)
 }
 
 func (f *memRaft) stepCount() int {

@@ -37,8 +37,8 @@ const (
 //	offset size  field
 //	0      4     magic "ARBR" (0x41 0x52 0x42 0x52)
 //	4      1     version, 1
-//	5      1     stream kind: 1 = raft messages, 3 = member messages
-//	             (2 is reserved for snapshot streaming)
+//	5      1     stream kind: 1 = raft messages, 2 = one snapshot (see
+//	             streamSnapshot in tcp_snapshot.go), 3 = member messages
 //	6      2     reserved, zero
 //	8      8     cluster id, big-endian uint64, non-zero
 //	16     8     from: the dialer's raft id, big-endian uint64, non-zero
@@ -102,6 +102,8 @@ func streamName(kind byte) string {
 	switch kind {
 	case streamRaft:
 		return "raft"
+	case streamSnapshot:
+		return "snapshot"
 	case streamMessages:
 		return "messages"
 	}
@@ -249,12 +251,14 @@ type TCP struct {
 	wg     sync.WaitGroup
 
 	reports tcpReports
+	snaps   tcpSnapshots
 
 	// mu guards the fields below. Lock order: mu, then peer.mu, then
 	// reports.mu.
 	mu      sync.RWMutex
 	closed  bool
 	started bool
+	raft    Raft // given to Start; opens the snapshots Send is given
 	peers   map[uint64]*tcpPeer
 	// inbound holds the newest inbound stream of each kind from each
 	// peer; conns every accepted connection, handshaken or not, so that
@@ -323,6 +327,7 @@ func (t *TCP) Start(r Raft) {
 		return
 	}
 	t.started = true
+	t.raft = r
 	t.wg.Add(2)
 	go t.acceptLoop(r)
 	go t.reportLoop(r)
@@ -331,8 +336,9 @@ func (t *TCP) Start(r Raft) {
 // Send queues each message for the peer m.GetTo() names. It never blocks:
 // a message to an unknown or unreachable peer, or one that finds its
 // peer's queue full, is dropped and the peer is reported unreachable (and
-// a dropped MsgSnap reported as a failed snapshot). After Close, Send
-// drops everything.
+// a dropped MsgSnap reported as a failed snapshot). A MsgSnap goes on a
+// connection of its own with its state (tcp_snapshot.go). After Close,
+// Send drops everything.
 func (t *TCP) Send(msgs []*pb.Message) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -348,6 +354,10 @@ func (t *TCP) Send(msgs []*pb.Message) {
 		}
 		if p.unreachable.Load() {
 			t.drop(to, m)
+			continue
+		}
+		if m.GetType() == pb.MsgSnap {
+			t.sendSnapshot(p, m)
 			continue
 		}
 		select {
@@ -774,6 +784,12 @@ func (t *TCP) serve(r Raft, conn net.Conn) {
 		return
 	}
 	log = log.With("peer", from, "stream", streamName(kind))
+	if kind == streamSnapshot {
+		if err := t.serveSnapshot(r, conn, from); err != nil && t.ctx.Err() == nil {
+			log.Warn("transport: inbound snapshot failed", "err", err)
+		}
+		return
+	}
 
 	// The newest stream of a kind from a peer replaces an older one: the
 	// peer redialled, so the older one is dead or about to be. The stream
@@ -841,7 +857,7 @@ func (t *TCP) accept(conn net.Conn) (uint64, byte, error) {
 	switch {
 	case string(hdr[:4]) != handshakeMagic || hdr[4] != handshakeVersion:
 		status, reason = statusBadMagic, fmt.Errorf("bad magic or version % x", hdr[:5])
-	case kind != streamRaft && kind != streamMessages:
+	case kind != streamRaft && kind != streamMessages && kind != streamSnapshot:
 		status, reason = statusBadKind, fmt.Errorf("unsupported stream kind %d", kind)
 	case cluster != t.cfg.ClusterID:
 		status, reason = statusBadCluster, fmt.Errorf("cluster id %#x, want %#x", cluster, t.cfg.ClusterID)

@@ -1,0 +1,126 @@
+package raftnode
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// Small thresholds, so that a few hundred entries make several snapshots
+// and compact the log well past what a lagging member has.
+func snapshotTweak(c *Config) {
+	c.SnapshotEntries = 50
+	c.CatchUpEntries = 10
+}
+
+// followerOf returns a member other than lead.
+func (c *testCluster) followerOf(lead uint64) uint64 {
+	for _, id := range c.ids {
+		if id != lead {
+			return id
+		}
+	}
+	panic("no follower")
+}
+
+// checkCompacted checks that every member's log was compacted past from.
+func (c *testCluster) checkCompacted(from uint64) {
+	c.t.Helper()
+	for _, id := range c.ids {
+		first, _ := c.member(id).store.log.FirstIndex()
+		if first <= from {
+			c.t.Fatalf("member %d: FirstIndex %d, want past %d (compacted)", id, first, from)
+		}
+	}
+}
+
+func (r *recorder) restoreCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.restores
+}
+
+// TestClusterSnapshotCatchUp: a follower cut off while the others commit
+// several hundred entries (and compact their logs past its last entry)
+// catches up by a snapshot after the partition heals, and ends with the
+// same applied entries; every log is compacted.
+func TestClusterSnapshotCatchUp(t *testing.T) {
+	c := newClusterWith(t, 3, 11, snapshotTweak)
+	lead, _ := c.waitLeader()
+	follower := c.followerOf(lead)
+	c.commit(lead, "before")
+	c.net.Isolate(follower)
+	behind := c.member(follower).rec.appliedIndex()
+	for i := range 300 {
+		c.commit(lead, fmt.Sprint("during-", i))
+	}
+	first, _ := c.member(lead).store.log.FirstIndex()
+	if first <= behind+1 {
+		t.Fatalf("the leader's log starts at %d: not compacted past the follower's %d", first, behind)
+	}
+	c.net.Heal()
+	lead, _ = c.waitLeader()
+	c.converge(lead, "end")
+	if n := c.member(follower).rec.restoreCount(); n == 0 {
+		t.Fatal("the follower caught up without a snapshot")
+	}
+	c.checkCompacted(behind + 1)
+}
+
+// TestClusterSnapshotFollowerRestart: a follower down while the others
+// compact past its log restarts and is caught up by a snapshot.
+func TestClusterSnapshotFollowerRestart(t *testing.T) {
+	c := newClusterWith(t, 3, 12, snapshotTweak)
+	lead, _ := c.waitLeader()
+	follower := c.followerOf(lead)
+	c.commit(lead, "before")
+	c.crash(follower)
+	for i := range 200 {
+		c.commit(lead, fmt.Sprint("during-", i))
+	}
+	c.start(follower)
+	c.converge(lead, "end")
+	if n := c.member(follower).rec.restoreCount(); n == 0 {
+		t.Fatal("the follower caught up without a snapshot")
+	}
+	c.checkCompacted(1)
+}
+
+// TestClusterSnapshotCrashBeforeRestore: a member stopped after raft
+// persisted a received snapshot but before the Applier restored it
+// finishes the restore from the received state when it starts again.
+func TestClusterSnapshotCrashBeforeRestore(t *testing.T) {
+	c := newClusterWith(t, 3, 14, snapshotTweak)
+	lead, _ := c.waitLeader()
+	follower := c.followerOf(lead)
+	c.commit(lead, "before")
+	c.net.Isolate(follower)
+	for i := range 200 {
+		c.commit(lead, fmt.Sprint("during-", i))
+	}
+	m := c.member(follower)
+	hold := make(chan struct{})
+	m.rec.mu.Lock()
+	m.rec.holdRestore = hold
+	m.rec.mu.Unlock()
+	c.net.Heal()
+	select {
+	case <-hold:
+	case <-time.After(waitTimeout):
+		t.Fatal("the follower never restored a snapshot")
+	}
+	c.crash(follower) // Restore returns with its cancelled ctx
+	applied := m.rec.appliedIndex()
+	first, _ := m.store.log.FirstIndex()
+	if first-1 <= applied {
+		t.Fatalf("after the crash: compaction point %d, applied %d; want the persisted snapshot past applied", first-1, applied)
+	}
+	c.start(follower)
+	if st, _ := c.status(follower); st.Applied != first-1 {
+		t.Fatalf("restarted: applied %d, want the snapshot's index %d", st.Applied, first-1)
+	}
+	if n := m.rec.restoreCount(); n != 1 {
+		t.Fatalf("%d restores, want 1 (by Start)", n)
+	}
+	c.converge(lead, "end")
+}
