@@ -441,3 +441,24 @@ func TestProposeChangeReplaced(t *testing.T) {
 		t.Fatal("a waiter is left")
 	}
 }
+
+// FuzzConfContext: decoding a conf change's context never panics, and
+// what encodeConfContext makes decodes to what went in.
+func FuzzConfContext(f *testing.F) {
+	f.Add(uint64(1), uint64(7), []byte("addr"), []byte{}, 2)
+	f.Add(uint64(1<<63), uint64(0), []byte(nil), []byte("x"), 1)
+	f.Add(uint64(3), uint64(1), []byte("arbor-cc1"), []byte("\xff\xff"), 0)
+	f.Fuzz(func(t *testing.T, proposer, seq uint64, a, b []byte, n int) {
+		n = n & 3
+		_, _, _, _ = decodeConfContext(a, n) // arbitrary bytes
+		_, _, _, _ = decodeConfContext(append(slices.Clone(confContextMagic), a...), n)
+		changes := []Change{{Context: a}, {Context: b}}
+		p, s, ctxs, ok := decodeConfContext(encodeConfContext(proposer, seq, changes), 2)
+		if !ok || p != proposer || s != seq || string(ctxs[0]) != string(a) || string(ctxs[1]) != string(b) {
+			t.Fatalf("round trip of (%d, %d, %q, %q): %d %d %q %v", proposer, seq, a, b, p, s, ctxs, ok)
+		}
+		if _, _, _, ok := decodeConfContext(encodeConfContext(proposer, seq, changes), 1); ok {
+			t.Fatal("decoded two contexts as one")
+		}
+	})
+}
