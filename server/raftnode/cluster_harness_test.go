@@ -39,13 +39,17 @@ type member struct {
 // Status from the side: at most one leader per term, no Node stopped by
 // an error.
 type testCluster struct {
-	t   testing.TB
-	ids []uint64
-	net *transport.Network
+	t        testing.TB
+	founders []uint64 // the initial voters, every member's Config.Peers
+	net      *transport.Network
 	// tweak, if set, adjusts each member's Config before Start.
 	tweak func(*Config)
 
-	mu         sync.Mutex
+	mu sync.Mutex
+	// ids are every member ever added, founders first; the test's
+	// goroutine appends to them (addMember), under mu.
+	ids        []uint64
+	removed    map[uint64]bool // members removed from the configuration
 	members    map[uint64]*member
 	leaders    map[uint64]uint64 // term → the leader seen in it
 	violations []string
@@ -69,6 +73,7 @@ func newClusterWith(t testing.TB, size int, seed uint64, tweak func(*Config)) *t
 		t:           t,
 		net:         transport.NewNetwork(seed, nil),
 		members:     make(map[uint64]*member),
+		removed:     make(map[uint64]bool),
 		leaders:     make(map[uint64]uint64),
 		stopMonitor: make(chan struct{}),
 		monitorDone: make(chan struct{}),
@@ -78,6 +83,7 @@ func newClusterWith(t testing.TB, size int, seed uint64, tweak func(*Config)) *t
 		c.ids = append(c.ids, id)
 		c.members[id] = &member{id: id, store: openStore(t, vfs.NewMem(), "db"), rec: newRecorder(t, 0)}
 	}
+	c.founders = slices.Clone(c.ids)
 	// Registered after the stores, so it runs before they close.
 	t.Cleanup(c.close)
 	for _, id := range c.ids {
@@ -87,15 +93,61 @@ func newClusterWith(t testing.TB, size int, seed uint64, tweak func(*Config)) *t
 	return c
 }
 
+// addMember adds member id, on a new empty store, to the cluster's
+// members (not to its raft configuration: that is ProposeChange's job)
+// and starts it with Config.Join.
+func (c *testCluster) addMember(id uint64) {
+	c.t.Helper()
+	m := &member{id: id, store: openStore(c.t, vfs.NewMem(), "db"), rec: newRecorder(c.t, 0)}
+	// Registered after the store, so it runs before the store closes.
+	c.t.Cleanup(func() {
+		if c.node(id) != nil {
+			c.crash(id)
+		}
+	})
+	c.mu.Lock()
+	if c.members[id] != nil {
+		c.mu.Unlock()
+		c.t.Fatalf("member %d exists", id)
+	}
+	c.members[id] = m
+	c.ids = append(c.ids, id)
+	c.mu.Unlock()
+	c.start(id)
+}
+
+// markRemoved records that member id was removed from the configuration:
+// it no longer has to keep up with the others.
+func (c *testCluster) markRemoved(id uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removed[id] = true
+}
+
+// active returns the members not removed from the configuration.
+func (c *testCluster) active() []uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.DeleteFunc(slices.Clone(c.ids), func(id uint64) bool { return c.removed[id] })
+}
+
+func (c *testCluster) isRemoved(id uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.removed[id]
+}
+
 // start starts member id's Node on its store, from its recorder's applied
-// index, on a new Endpoint.
+// index, on a new Endpoint. Every member gets the founders as Peers; a
+// member that is not one of them starts with Join.
 func (c *testCluster) start(id uint64) {
 	c.t.Helper()
 	m := c.member(id)
 	ep := c.net.Add(id)
 	cfg := Config{
 		ID:            id,
-		Peers:         c.ids,
+		Peers:         c.founders,
+		Join:          !slices.Contains(c.founders, id),
 		Log:           m.store.log,
 		Applied:       m.rec.appliedIndex(),
 		Applier:       m.rec,
@@ -139,7 +191,9 @@ func (c *testCluster) crash(id uint64) {
 
 func (c *testCluster) member(id uint64) *member {
 	c.t.Helper()
-	m := c.members[id] // members is fixed after newCluster
+	c.mu.Lock()
+	m := c.members[id]
+	c.mu.Unlock()
 	if m == nil {
 		c.t.Fatalf("no member %d", id)
 	}
@@ -164,7 +218,10 @@ func (c *testCluster) status(id uint64) (Status, bool) {
 func (c *testCluster) close() {
 	close(c.stopMonitor)
 	<-c.monitorDone
-	for _, id := range c.ids {
+	c.mu.Lock()
+	ids := slices.Clone(c.ids)
+	c.mu.Unlock()
+	for _, id := range ids {
 		if c.node(id) != nil {
 			c.crash(id)
 		}
@@ -230,7 +287,7 @@ func (c *testCluster) leaderTerms() map[uint64]uint64 {
 func (c *testCluster) waitLeader(among ...uint64) (id, term uint64) {
 	c.t.Helper()
 	if len(among) == 0 {
-		among = c.ids
+		among = c.active()
 	}
 	waitUntil(c.t, fmt.Sprintf("a leader among %v", among), func() bool {
 		id, term = 0, 0
@@ -256,7 +313,7 @@ func (c *testCluster) waitLeader(among ...uint64) (id, term uint64) {
 // among them, in a term past term, and returns it and those members.
 func (c *testCluster) waitNewLeader(old, term uint64) (lead, newTerm uint64, rest []uint64) {
 	c.t.Helper()
-	rest = slices.DeleteFunc(slices.Clone(c.ids), func(id uint64) bool { return id == old })
+	rest = slices.DeleteFunc(c.active(), func(id uint64) bool { return id == old })
 	lead, newTerm = c.waitLeader(rest...)
 	if newTerm <= term {
 		c.t.Fatalf("new leader %d in term %d, not past the old term %d", lead, newTerm, term)
@@ -337,12 +394,12 @@ func (c *testCluster) commit(id uint64, data string) uint64 {
 
 // converge commits a marker through member via and waits until every
 // running member has applied everything via has, then checks that every
-// member applied the same entries.
+// member applied the same entries (a removed member: a prefix of them).
 func (c *testCluster) converge(via uint64, marker string) {
 	c.t.Helper()
 	c.commit(via, marker)
 	want := c.member(via).rec.appliedIndex()
-	for _, id := range c.ids {
+	for _, id := range c.active() {
 		if c.node(id) == nil {
 			continue
 		}
@@ -357,6 +414,7 @@ type logEntry struct {
 	Index, Term uint64
 	Type        EntryType
 	Data        string
+	Conf        string // a conf change's Changes and Membership
 }
 
 func (c *testCluster) applied(id uint64) []logEntry {
@@ -365,7 +423,10 @@ func (c *testCluster) applied(id uint64) []logEntry {
 	defer r.mu.Unlock()
 	out := make([]logEntry, len(r.entries))
 	for i, e := range r.entries {
-		out[i] = logEntry{e.Index, e.Term, e.Type, string(e.Data)}
+		out[i] = logEntry{e.Index, e.Term, e.Type, string(e.Data), ""}
+		if e.Type == EntryConfChange {
+			out[i].Conf = fmt.Sprintf("%v %+v", e.Changes, *e.Membership)
+		}
 	}
 	return out
 }
@@ -391,11 +452,21 @@ func (c *testCluster) checkLogs(same bool) {
 				}
 			}
 		}
-		if same && longest != nil && len(log) != len(longest) {
-			c.t.Fatalf("member %d applied %d entries, member %d %d", id, len(log), from, len(longest))
-		}
 		if len(log) > len(longest) {
 			longest, from = log, id
+		}
+	}
+	if !same {
+		return
+	}
+	// The members still in the configuration applied the same number.
+	var n int
+	from = 0
+	for _, id := range c.active() {
+		if l := len(c.applied(id)); from == 0 {
+			n, from = l, id
+		} else if l != n {
+			c.t.Fatalf("member %d applied %d entries, member %d %d", id, l, from, n)
 		}
 	}
 }

@@ -63,6 +63,15 @@ type Entry struct {
 	// Data is the proposal (nil for an empty entry). It must not be
 	// modified; it may be retained.
 	Data []byte
+	// Changes are the membership changes of an EntryConfChange, with
+	// their Contexts; none for the entry that leaves a joint
+	// configuration. Nil for other entries.
+	Changes []Change
+	// Membership is the configuration after an EntryConfChange (unchanged
+	// if raft could not apply the change); nil for other entries. Members
+	// in it, or in VotersOutgoing of the entry before, are the peers to
+	// keep a transport to.
+	Membership *Membership
 }
 
 // Applier is the replicated state machine; the server implements it.
@@ -116,11 +125,23 @@ type Checkpoint interface {
 type Config struct {
 	// ID is this member's raft id, non-zero, never reused.
 	ID uint64
-	// Peers are the ids of the voting members of a new cluster, ID
-	// included. They are used only when Log is empty (the first start),
-	// and recorded in it as the initial ConfState; on a later start they
-	// may be omitted, and if given they must equal the stored voters.
+	// Peers are the ids of the voting members the cluster was created
+	// with (its initial ConfState). They are used only when Log is empty
+	// (the first start) and recorded in it; once the Log holds a
+	// configuration it wins, since membership may have changed since
+	// (Peers that disagree are logged and ignored; checking its own flags
+	// is the caller's job). A founding member is among Peers; a member
+	// that joins (Join) is not.
 	Peers []uint64
+	// Join starts a member that joins a running cluster: its Log is empty
+	// and it is not among Peers. It does not campaign; it waits for the
+	// leader, which added it (ProposeChange, as a learner first), to send
+	// it the log. Raft replays the log from index 1, conf changes
+	// included, so Peers must be the cluster's initial voters, as for the
+	// founders; with Peers empty the member can only start from a
+	// snapshot the leader sends, and stops with an error if it is sent
+	// entries from index 1 instead. Join matters only when Log is empty.
+	Join bool
 	// Log is the member's raft storage. The Node is its only writer.
 	Log *raftlog.Log
 	// Applied is the index of the last entry the Applier has durably
@@ -198,8 +219,11 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("raftnode: Config.Peers %v holds id %d twice", c.Peers, p)
 		}
 	}
-	if len(c.Peers) > 0 && !slices.Contains(c.Peers, c.ID) {
+	if len(c.Peers) > 0 && !c.Join && !slices.Contains(c.Peers, c.ID) {
 		return c, fmt.Errorf("raftnode: Config.Peers %v does not hold Config.ID %d", c.Peers, c.ID)
+	}
+	if c.Join && slices.Contains(c.Peers, c.ID) {
+		return c, fmt.Errorf("raftnode: Config.Join is set but Config.Peers %v, the initial voters, hold Config.ID %d", c.Peers, c.ID)
 	}
 	setDefault(&c.TickInterval, DefaultTickInterval)
 	setDefault(&c.ElectionTick, DefaultElectionTick)

@@ -1,6 +1,7 @@
 // Package raftnode is the only owner of arbor's raft.RawNode: it runs the
 // Ready loop on one goroutine, ticks raft's clock, and offers the server
-// Propose, ReadIndex and Status, and the transport Step, ReportUnreachable,
+// Propose, ReadIndex, Status, ProposeChange, Membership and
+// TransferLeadership, and the transport Step, ReportUnreachable,
 // ReportSnapshot, OpenSnapshot and ReceiveSnapshot (a *Node is a
 // transport.Raft).
 //
@@ -70,7 +71,7 @@
 //     exceeds the durable commit index, which Start checks. The Node has
 //     already applied conf
 //     changes to raft and recorded their ConfState when the Applier sees
-//     them. Apply runs on the Ready loop: keep it short; nothing else
+//     them (Entry.Changes, Entry.Membership). Apply runs on the Ready loop: keep it short; nothing else
 //     moves in raft meanwhile.
 //  4. After ReadIndex returns i, the Applier has applied at least i;
 //     state read from it then is linearizable. ReadIndex waits for a
@@ -88,6 +89,33 @@
 //     the snapshot streams it serves, and closing the Transport ends
 //     those being received. Config.SnapshotDir is part of the member's
 //     durable state, like the database.
+//
+// # Membership
+//
+// A cluster starts with the voters in Config.Peers, recorded in every
+// founder's empty Log as the initial ConfState. To add a member:
+//
+//  1. start it on an empty Log with Config.Join and the same Peers (the
+//     initial voters: raft replays the log from index 1, conf changes
+//     included, on top of them); it waits, not campaigning;
+//  2. on the leader, ProposeChange(AddLearner) with the member's peer
+//     address as the Change's Context; every member's Applier gets the
+//     conf-change Entry with its Changes and the Membership after it, and
+//     the server updates its transport from them;
+//  3. once the leader's Status.Progress shows the learner near Commit,
+//     ProposeChange(AddVoter) promotes it.
+//
+// RemoveMember removes a learner or a voter, the leader included (it
+// steps down once the change is applied). More than one change at once
+// go through a joint configuration that raft leaves by itself. Raft takes
+// one change at a time: ProposeChange reports a change that raft refused
+// or lost (ErrChangeInProgress, ErrChangeDropped) instead of waiting for
+// it, and refuses changes that make no sense (ErrBadChange) before
+// proposing; a change that still cannot be applied when committed (the
+// membership moved since) is skipped on every member alike rather than
+// crashing raft. On a restart the Log's stored ConfState wins over
+// Config.Peers. TransferLeadership hands leadership to another voter
+// before a graceful shutdown.
 //
 // Every method of Node is safe for concurrent use and honours its ctx.
 package raftnode

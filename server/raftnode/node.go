@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -58,6 +59,13 @@ type Status struct {
 	Commit  uint64 // highest index known committed (and durably recorded)
 	Applied uint64 // highest index the Applier has applied
 	Role    Role
+	// Voters and Learners are the membership as of the last applied conf
+	// change (Membership has the outgoing voters of a joint one).
+	Voters, Learners []uint64
+	// Progress is, on the leader only, the index up to which each member's
+	// log (its own included) is known to match the leader's: a learner
+	// whose Match is close to the leader's Commit has caught up.
+	Progress map[uint64]uint64
 }
 
 // readRetryTicks is how many ticks a ReadIndex request may go unanswered
@@ -66,7 +74,8 @@ func (n *Node) readRetryTicks() int { return max(1, n.cfg.ElectionTick/2) }
 
 type proposal struct {
 	data []byte
-	done chan error // buffered 1
+	run  func() error // instead of data: run on the Ready loop (onLoop)
+	done chan error   // buffered 1
 }
 
 type readRequest struct {
@@ -120,6 +129,11 @@ type Node struct {
 	readInflight *readBatch     // behind a raft ReadIndex, unanswered
 	readTicks    int            // ticks since readInflight was (re)sent
 	readWaiting  []*readBatch   // answered, waiting for applied ≥ index
+	// Membership changes (membership.go).
+	membership    Membership // guarded by mu
+	changeSeq     uint64
+	changeWaiting *changeWaiter
+	lastConf      confApplied
 }
 
 // Start opens the raft group on cfg.Log and starts the Ready loop. On a
@@ -147,13 +161,15 @@ func Start(cfg Config) (*Node, error) {
 	members := slices.Concat(cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext())
 	fresh := len(members) == 0 && raft.IsEmptyHardState(hs) && last == 0
 	if fresh {
-		if len(cfg.Peers) == 0 {
+		if len(cfg.Peers) == 0 && !cfg.Join {
 			return nil, errors.New("raftnode: the raft log is empty and Config.Peers is empty: a new cluster needs its members")
 		}
 		cs = &pb.ConfState{Voters: slices.Clone(cfg.Peers)}
 		members = slices.Clone(cfg.Peers)
 	} else if len(cfg.Peers) > 0 && !sameSet(cfg.Peers, cs.GetVoters()) {
-		return nil, fmt.Errorf("raftnode: Config.Peers %v disagree with the stored voters %v", cfg.Peers, cs.GetVoters())
+		// The stored configuration wins: membership may have changed
+		// since the first start.
+		cfg.Logger.Info("Config.Peers ignored: the raft log holds the membership", "peers", cfg.Peers, "voters", cs.GetVoters(), "learners", cs.GetLearners())
 	}
 	slices.Sort(members)
 	members = slices.Compact(members)
@@ -184,7 +200,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := removeSnapshotFiles(cfg, cfg.Applied); err != nil {
 		cfg.Logger.Warn("removing received snapshot files", "err", err)
 	}
-	if fresh {
+	if fresh && len(cs.GetVoters()) > 0 {
 		// A new member: bootstrap as etcd recommends, with a snapshot at
 		// index 0 that carries only the ConfState.
 		if err := cfg.Log.ApplySnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: cs}}); err != nil {
@@ -233,8 +249,9 @@ func Start(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
+	n.setConfState(cs)
 	n.updateStatus(nil)
-	n.logger.Info("raft node starting", "id", cfg.ID, "members", members, "term", hs.GetTerm(),
+	n.logger.Info("raft node starting", "join", fresh && cfg.Join, "id", cfg.ID, "members", members, "term", hs.GetTerm(),
 		"commit", hs.GetCommit(), "applied", n.applied, "first", first, "last", last)
 	if cs.GetVoters() != nil && slices.Equal(cs.GetVoters(), []uint64{cfg.ID}) && len(cs.GetVotersOutgoing()) == 0 {
 		// Waiting an election timeout would gain nothing.
@@ -405,7 +422,9 @@ func (n *Node) Step(ctx context.Context, msg *pb.Message) error {
 func (n *Node) Status() Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.status
+	st := n.status
+	st.Progress = maps.Clone(st.Progress)
+	return st
 }
 
 func (n *Node) updateStatus(rd *raft.Ready) {
@@ -421,6 +440,7 @@ func (n *Node) updateStatus(rd *raft.Ready) {
 		Applied: n.applied,
 		Role:    roleOf(st.RaftState),
 	}
+	n.fillStatus(&n.status, prev.Progress, st.RaftState == raft.StateLeader)
 	if rd != nil && rd.SoftState != nil && (prev.Lead != n.status.Lead || prev.Role != n.status.Role) {
 		n.logger.Info("raft state changed", "role", n.status.Role, "lead", n.status.Lead, "term", n.status.Term)
 	}
@@ -535,6 +555,10 @@ func (n *Node) tick() {
 }
 
 func (n *Node) propose(p *proposal) {
+	if p.run != nil {
+		p.done <- p.run()
+		return
+	}
 	err := n.rn.Propose(p.data)
 	if err != nil {
 		err = fmt.Errorf("%w: %w", ErrProposalDropped, err)
@@ -597,6 +621,7 @@ func (n *Node) handleReady() error {
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		snap = rd.Snapshot
 	}
+	n.noteAppended(rd.Entries, rd.SoftState)
 	switch {
 	case snap != nil:
 		// The snapshot's state is in SnapshotDir (ReceiveSnapshot wrote it
@@ -635,6 +660,7 @@ func (n *Node) handleReady() error {
 	if err := n.maybeSnapshot(); err != nil {
 		return err
 	}
+	n.resolveLostChange()
 	// Before Advance, raft's HardState is the one just persisted.
 	n.updateStatus(&rd)
 	n.rn.Advance(rd)
@@ -683,6 +709,10 @@ func (n *Node) applyRun(ents []*pb.Entry) error {
 			typ = EntryConfChange
 		}
 		run[i] = Entry{Index: e.GetIndex(), Term: e.GetTerm(), Type: typ, Data: e.GetData()}
+		if typ == EntryConfChange && n.lastConf.index == e.GetIndex() {
+			m := n.lastConf.membership
+			run[i].Changes, run[i].Membership = n.lastConf.changes, &m
+		}
 	}
 	if err := n.cfg.Applier.Apply(n.ctx, run); err != nil {
 		return fmt.Errorf("raftnode: applying entries %d-%d: %w", run[0].Index, run[len(run)-1].Index, err)
@@ -706,10 +736,5 @@ func (n *Node) applyConfChange(e *pb.Entry) error {
 		}
 		cc = c
 	}
-	cs := n.rn.ApplyConfChange(cc)
-	if err := n.cfg.Log.SetConfState(cs); err != nil {
-		return fmt.Errorf("raftnode: recording the ConfState of index %d: %w", e.GetIndex(), err)
-	}
-	n.logger.Info("membership changed", "index", e.GetIndex(), "voters", cs.GetVoters(), "learners", cs.GetLearners())
-	return nil
+	return n.applyConf(e, cc)
 }

@@ -454,6 +454,9 @@ func TestConfigErrors(t *testing.T) {
 		{"negative tick", func(c *Config) { c.TickInterval = -time.Second }, "negative"},
 		{"no transport", func(c *Config) { c.Peers = []uint64{1, 2, 3} }, "Transport is nil"},
 		{"applied past commit", func(c *Config) { c.Applied = 5 }, "past the stored commit"},
+		{"joining founder", func(c *Config) { c.Join = true }, "Join is set"},
+		{"join without transport", func(c *Config) { c.Join, c.Peers = true, []uint64{2} }, "Transport is nil"},
+		{"join alone without transport", func(c *Config) { c.Join, c.Peers = true, nil }, "Transport is nil"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -468,13 +471,19 @@ func TestConfigErrors(t *testing.T) {
 			}
 		})
 	}
-	// Once bootstrapped, Peers must agree with the stored voters.
+	// Once bootstrapped, the stored voters win over Peers: membership may
+	// have changed since the first start.
 	n := startNode(t, s, app, 0)
 	stopNode(t, n)
 	c := ok
-	c.Peers, c.Transport, c.SnapshotDir = []uint64{1, 2}, &dropTransport{}, t.TempDir()
-	if _, err := Start(c); err == nil || !strings.Contains(err.Error(), "disagree") {
+	c.Peers, c.Applied, c.Applier = []uint64{1, 2}, app.appliedIndex(), newRecorder(t, app.appliedIndex())
+	n, err := Start(c)
+	if err != nil {
 		t.Fatalf("Start with other peers: %v", err)
+	}
+	defer stopNode(t, n)
+	if m := n.Membership(); !slices.Equal(m.Voters, []uint64{1}) {
+		t.Fatalf("membership %+v after a start with other peers, want the stored voters [1]", m)
 	}
 }
 

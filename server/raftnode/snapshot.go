@@ -306,6 +306,8 @@ func (n *Node) installSnapshot(snap *pb.Snapshot) error {
 		return err
 	}
 	n.applied, n.snapIndex = index, index
+	// Raft took the snapshot's configuration as it restored it.
+	n.setConfState(snap.GetMetadata().GetConfState())
 	if err := removeSnapshotFiles(n.cfg, index); err != nil {
 		n.logger.Warn("removing received snapshot files", "err", err)
 	}
