@@ -131,12 +131,6 @@ func (c *testCluster) active() []uint64 {
 	return slices.DeleteFunc(slices.Clone(c.ids), func(id uint64) bool { return c.removed[id] })
 }
 
-func (c *testCluster) isRemoved(id uint64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.removed[id]
-}
-
 // start starts member id's Node on its store, from its recorder's applied
 // index, on a new Endpoint. Every member gets the founders as Peers; a
 // member that is not one of them starts with Join.
