@@ -421,3 +421,58 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 		t.Fatalf("after catch-up: %q %v", data, err)
 	}
 }
+
+// TestClusterShutdownHandsOffLeadership: a leader that shuts down hands
+// leadership to another voter first, so another member already leads when
+// its shutdown returns (without the hand-off the others would wait out an
+// election timeout first); the members report the same status digest.
+func TestClusterShutdownHandsOffLeadership(t *testing.T) {
+	c := servertest.StartCluster(t, 3, clusterConfig())
+	ctx := ctxFor(t, 60*time.Second)
+	cl, err := client.Connect(ctx, c.Addrs(), client.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close(context.Background()) })
+	must(cl.Create(ctx, "/before", nil))(t)
+	for round := range 2 {
+		lead := c.WaitLeader()
+		term := lead.Server().Stats().Term
+		lead.Stop()
+		var next *servertest.Member
+		for _, m := range c.Members() {
+			if m.Running() && m.Server().Stats().Role == "leader" {
+				next = m
+			}
+		}
+		if next == nil {
+			t.Fatalf("round %d: no member leads right after leader %d shut down", round, lead.ID())
+		}
+		if st := next.Server().Stats(); st.Term <= term {
+			t.Fatalf("round %d: new leader %d in term %d, old term %d", round, next.ID(), st.Term, term)
+		}
+		retried(ctx, t, "write after the hand-off", func() error {
+			_, err := cl.Create(ctx, fmt.Sprintf("/after%d", round), nil)
+			if errors.Is(err, client.ErrNodeExists) {
+				return nil
+			}
+			return err
+		})
+		lead.Restart()
+	}
+	converged(t, c)
+	var digests []string
+	for _, m := range c.Members() {
+		st, err := m.Server().Status(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Voters) != 3 || st.Applied == 0 {
+			t.Fatalf("member %d status %+v", m.ID(), st)
+		}
+		digests = append(digests, st.Digest)
+	}
+	if digests[0] != digests[1] || digests[1] != digests[2] {
+		t.Fatalf("status digests differ: %v", digests)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,6 +276,7 @@ func New(cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle(WebSocketPath, s.endpoint)
 	mux.HandleFunc(HealthPath, s.health)
+	mux.HandleFunc("GET "+StatusPath, s.status)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.loopsCtx, s.stopLoops = context.WithCancel(context.Background())
 	// A starting cluster needs up to two election timeouts to elect.
@@ -316,7 +318,8 @@ func (s *Server) Run(ctx context.Context) error {
 	return errors.Join(failure, s.Shutdown(sctx))
 }
 
-// Shutdown stops the member: it stops accepting connections, says GOODBYE
+// Shutdown stops the member: as the leader of a cluster it first hands
+// leadership to another voter; it stops accepting connections, says GOODBYE
 // (ConnectionLoss) to each open one after its queued responses, stops the
 // member's duties and its Raft node, and closes the store. Sessions live
 // on in the store: their clients resume them after a restart. If ctx ends
@@ -324,6 +327,7 @@ func (s *Server) Run(ctx context.Context) error {
 // returns the first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
+		s.handOff(ctx)
 		var errs []error
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))
@@ -340,6 +344,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Info("arbor stopped", "err", s.shutdownErr)
 	})
 	return s.shutdownErr
+}
+
+// transferTimeout bounds the leadership transfer of a shutdown.
+const transferTimeout = 5 * time.Second
+
+// handOff transfers leadership to the most up-to-date other voter, if
+// this member leads a cluster of more than one voter, so that a shutdown
+// (a rolling restart) costs no election timeout of write unavailability.
+// If the transfer fails, the shutdown goes on: the others elect a leader
+// once they miss this one.
+func (s *Server) handOff(ctx context.Context) {
+	st := s.replica.node.Status()
+	if st.Role != raftnode.RoleLeader || len(st.Voters) < 2 {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, transferTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := s.replica.node.TransferLeadership(tctx, 0); err != nil {
+		s.log.Warn("leadership transfer before shutdown failed; stopping anyway", "err", err)
+		return
+	}
+	s.log.Info("leadership transferred before shutdown", "to", s.replica.node.Status().Lead, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // health answers HealthPath.
@@ -454,9 +481,13 @@ type Stats struct {
 // Stats returns the member's current counters.
 func (s *Server) Stats() Stats {
 	ws, ep, st := s.hub.stats(), s.endpoint.Stats(), s.replica.node.Status()
+	role := string(st.Role)
+	if st.Role == raftnode.RoleFollower && slices.Contains(st.Learners, s.replica.id) {
+		role = "learner"
+	}
 	return Stats{
 		ID:                s.replica.id,
-		Role:              string(st.Role),
+		Role:              role,
 		Term:              st.Term,
 		Leader:            st.Lead,
 		Commit:            st.Commit,
