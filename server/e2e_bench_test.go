@@ -130,3 +130,97 @@ func benchKeyed(b *testing.B, op func(ctx context.Context, c *client.Client, p s
 		})
 	}
 }
+
+// Three-member cluster benchmarks: three members on disk (fsync on), the
+// peers on loopback TCP, the clients spread over the members as a fleet's
+// would be (writes from followers are forwarded to the leader).
+//
+//	go test ./server -run '^$' -bench Cluster3 -benchtime 100000x
+
+func clusterClients(b *testing.B, c *servertest.Cluster, n int, on func(m *servertest.Member) bool) []*client.Client {
+	b.Helper()
+	var addrs []string
+	for _, m := range c.Members() {
+		if on(m) {
+			addrs = append(addrs, m.Addr())
+		}
+	}
+	cs := make([]*client.Client, n)
+	for i := range cs {
+		cl, err := client.Connect(context.Background(), []string{addrs[i%len(addrs)]}, client.WithSessionTimeout(30*time.Second))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = cl.Close(context.Background()) })
+		cs[i] = cl
+	}
+	return cs
+}
+
+func anyMember(*servertest.Member) bool { return true }
+
+func BenchmarkCluster3Create(b *testing.B) {
+	for _, n := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			c := servertest.StartTCPCluster(b, 3, server.Config{})
+			cs := clusterClients(b, c, n, anyMember)
+			ctx := context.Background()
+			if _, err := cs[0].Create(ctx, "/bench", nil); err != nil {
+				b.Fatal(err)
+			}
+			data := make([]byte, 100)
+			runClosedLoop(b, cs, func(cl *client.Client, _ int) error {
+				_, err := cl.Create(ctx, "/bench/n-", data, client.WithMode(client.ModePersistentSequential))
+				return err
+			})
+		})
+	}
+}
+
+func BenchmarkCluster3Set(b *testing.B) {
+	benchCluster3Keyed(b, []int{1, 16, 64}, anyMember, func(ctx context.Context, cl *client.Client, p string, data []byte) error {
+		_, err := cl.Set(ctx, p, data, -1)
+		return err
+	})
+}
+
+// BenchmarkCluster3GetFollowers: 1 KiB reads served by the two followers.
+func BenchmarkCluster3GetFollowers(b *testing.B) {
+	var lead uint64
+	benchCluster3Keyed(b, []int{64}, func(m *servertest.Member) bool { return m.ID() != lead },
+		func(ctx context.Context, cl *client.Client, p string, _ []byte) error {
+			_, _, err := cl.Get(ctx, p)
+			return err
+		}, &lead)
+}
+
+// benchCluster3Keyed runs op on 1 KiB nodes chosen at random among 1,000,
+// from clients on the members on selects. If leader is given, it is set
+// to the leader's id before the clients connect.
+func benchCluster3Keyed(b *testing.B, clients []int, on func(*servertest.Member) bool, op func(ctx context.Context, cl *client.Client, p string, data []byte) error, leader ...*uint64) {
+	for _, n := range clients {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			c := servertest.StartTCPCluster(b, 3, server.Config{})
+			for _, l := range leader {
+				*l = c.WaitLeader().ID()
+			}
+			setup := clusterClients(b, c, 1, anyMember)[0]
+			ctx := context.Background()
+			data := make([]byte, 1024)
+			for i := 0; i < 1000; i++ {
+				if _, err := setup.Create(ctx, fmt.Sprintf("/k%d", i), data); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cs := clusterClients(b, c, n, on)
+			for _, cl := range cs {
+				if err := cl.Sync(ctx, "/"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			runClosedLoop(b, cs, func(cl *client.Client, _ int) error {
+				return op(ctx, cl, fmt.Sprintf("/k%d", rand.IntN(1000)), data)
+			})
+		})
+	}
+}

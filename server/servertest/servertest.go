@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"testing"
@@ -131,6 +132,20 @@ type Cluster struct {
 // test ends.
 func StartCluster(tb testing.TB, size int, cfg server.Config) *Cluster {
 	tb.Helper()
+	return startCluster(tb, size, cfg, false)
+}
+
+// StartTCPCluster is StartCluster with the members' peer traffic on TCP
+// over loopback, on ports that were free a moment before, as in
+// production: for benchmarks and tests of the TCP transport. Its Network
+// is nil.
+func StartTCPCluster(tb testing.TB, size int, cfg server.Config) *Cluster {
+	tb.Helper()
+	return startCluster(tb, size, cfg, true)
+}
+
+func startCluster(tb testing.TB, size int, cfg server.Config, tcp bool) *Cluster {
+	tb.Helper()
 	seed := uint64(1)
 	if v := os.Getenv("ARBOR_SEED"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
@@ -139,14 +154,21 @@ func StartCluster(tb testing.TB, size int, cfg server.Config) *Cluster {
 		}
 		seed = n
 	}
-	c := &Cluster{tb: tb, net: transport.NewNetwork(seed, nil)}
-	// The peer addresses are never dialled: the network carries the
-	// traffic. They only name the members.
+	c := &Cluster{tb: tb}
 	peers := make(server.Cluster, size)
-	for i := 1; i <= size; i++ {
-		peers[uint64(i)] = fmt.Sprintf("127.0.0.1:%d", i)
+	if tcp {
+		for i := 1; i <= size; i++ {
+			peers[uint64(i)] = freeLoopbackAddr(tb)
+		}
+	} else {
+		c.net = transport.NewNetwork(seed, nil)
+		tb.Cleanup(c.net.Close) // registered first, so it runs last
+		// The peer addresses are never dialled: the network carries the
+		// traffic. They only name the members.
+		for i := 1; i <= size; i++ {
+			peers[uint64(i)] = fmt.Sprintf("127.0.0.1:%d", i)
+		}
 	}
-	tb.Cleanup(c.net.Close) // registered first, so it runs last
 	for i := 1; i <= size; i++ {
 		mc := cfg
 		mc.ID, mc.Cluster = uint64(i), peers
@@ -177,7 +199,20 @@ func StartCluster(tb testing.TB, size int, cfg server.Config) *Cluster {
 	return c
 }
 
-// Network returns the cluster's network, to partition it or break links.
+// freeLoopbackAddr returns a loopback address whose port was free a
+// moment ago.
+func freeLoopbackAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("servertest: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Network returns the cluster's network, to partition it or break links;
+// nil for a cluster on TCP.
 func (c *Cluster) Network() *transport.Network { return c.net }
 
 // Members returns the members; Members()[i] has id i+1.
