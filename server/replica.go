@@ -70,7 +70,10 @@ type replica struct {
 	id        uint64
 	member    memberRecord
 	seq       atomic.Uint64
-	now       func() time.Time
+	// reproposedTerm is the last term reproposeStale handled (its
+	// goroutine only).
+	reproposedTerm uint64
+	now            func() time.Time
 }
 
 // openReplica opens (or creates) the member's store and starts its Raft
@@ -214,11 +217,46 @@ func (r *replica) start(ctx context.Context, cmd *tree.Command) (pending, error)
 		return pending{}, fmt.Errorf("propose: %w: %v", errcode.BadArguments, err)
 	}
 	ch := r.waits.register(cmd.ID)
+	// The term before the proposal: a later one would let a proposal lost
+	// in a leader change that happens meanwhile escape reproposeStale.
+	term := r.node.Status().Term
 	if err := r.proposeRetrying(ctx, data); err != nil {
 		r.waits.cancel(cmd.ID)
 		return pending{}, fmt.Errorf("propose: %w", err)
 	}
+	if cmd.Seq != 0 {
+		// A session's write applies once however often it is committed
+		// (its Seq): it may be proposed again after a leader change.
+		r.waits.retryable(cmd.ID, data, term)
+	}
 	return pending{id: cmd.ID, result: ch}, nil
+}
+
+// reproposeStale proposes again, once a new leader is known, the writes
+// in flight that were proposed in an earlier term: raft drops a proposal
+// forwarded to a leader that then lost its leadership, or appended only by
+// it, without a word, and its client would otherwise wait out its request
+// timeout. A write proposed again is applied once (its session's Seq): if
+// both copies are committed, the second returns the first one's result.
+// It runs every leaderCheckInterval.
+func (r *replica) reproposeStale(ctx context.Context) {
+	st := r.node.Status()
+	if st.Lead == 0 || st.Term <= r.reproposedTerm {
+		return
+	}
+	r.reproposedTerm = st.Term
+	stale := r.waits.stale(st.Term)
+	for _, data := range stale {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := r.node.Propose(pctx, data)
+		cancel()
+		if err != nil {
+			r.logger.Debug("re-proposing a write after a leader change", "err", err)
+		}
+	}
+	if len(stale) > 0 {
+		r.logger.Info("leader changed: writes in flight proposed again", "writes", len(stale), "term", st.Term, "leader", st.Lead)
+	}
 }
 
 // proposeRetrying hands data to raft, retrying while raft drops it (no

@@ -476,3 +476,44 @@ func TestClusterShutdownHandsOffLeadership(t *testing.T) {
 		t.Fatalf("status digests differ: %v", digests)
 	}
 }
+
+// TestClusterWritesLostWithTheLeaderAreProposedAgain: a write forwarded
+// to a leader that is then cut off is lost with it; once a new leader is
+// elected the member proposes it again, so the client gets its answer
+// well within the request timeout, and it is applied once.
+func TestClusterWritesLostWithTheLeaderAreProposedAgain(t *testing.T) {
+	cfg := clusterConfig()
+	cfg.RequestTimeout, cfg.MaxSessionTimeout = time.Minute, 2*time.Minute
+	c := servertest.StartCluster(t, 3, cfg)
+	ctx := ctxFor(t, 90*time.Second)
+	f := follower(t, c)
+	// A long session: the client's own read deadline (a share of the
+	// session timeout) must not be what rescues the writes.
+	cl := connect(t, f, client.WithSessionTimeout(2*time.Minute))
+	must(cl.Create(ctx, "/w", nil))(t)
+	old := c.WaitLeader()
+	c.Network().Isolate(old.ID())
+	// f still believes in old for an election timeout: these are forwarded
+	// to it and lost.
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second) // a third of the request timeout
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = cl.Create(wctx, fmt.Sprintf("/w/n%d", i), nil)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("writes lost with the old leader were not proposed again: %v", err)
+	}
+	c.Network().Heal()
+	converged(t, c)
+	kids := must2(t, cl.Children, ctx, "/w")
+	if len(kids) != 8 {
+		t.Fatalf("%d children, want 8", len(kids))
+	}
+}

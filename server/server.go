@@ -297,7 +297,13 @@ func (s *Server) Run(ctx context.Context) error {
 	s.loops.Add(3)
 	go func() { defer s.loops.Done(); s.sessions.run(s.loopsCtx) }()
 	go func() { defer s.loops.Done(); every(s.loopsCtx, s.cfg.ReapInterval, s.reap) }()
-	go func() { defer s.loops.Done(); every(s.loopsCtx, leaderCheckInterval, s.checkLeader) }()
+	go func() {
+		defer s.loops.Done()
+		every(s.loopsCtx, leaderCheckInterval, func(ctx context.Context) {
+			s.checkLeader(ctx)
+			s.replica.reproposeStale(ctx)
+		})
+	}()
 	s.log.Info("arbor serving", "listen", s.Addr(), "data_dir", s.cfg.DataDir,
 		"applied", s.replica.tree.Applied(), "session_timeout_min", s.cfg.MinSessionTimeout, "session_timeout_max", s.cfg.MaxSessionTimeout)
 	var failure error
