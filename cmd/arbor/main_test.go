@@ -237,3 +237,17 @@ func (p *proc) stop(t *testing.T) {
 		t.Fatalf("arbor server exited %d after SIGTERM; stderr %q", code, p.stderr.String())
 	}
 }
+
+// kill sends SIGKILL to the process (its PID only) and waits for it to
+// exit: a crash, with no chance to flush or say goodbye.
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("%q still running 15s after SIGKILL", p.cmd.Args)
+	}
+}
