@@ -32,7 +32,7 @@ type state struct {
 	last       uint64 // index of the last entry; offset when the log is empty
 	hardState  *pb.HardState
 	confState  *pb.ConfState
-	snapshot   *pb.Snapshot // never nil; index 0 when there is none
+	snapshot   *pb.Snapshot      // never nil; index 0 when there is none
 	contexts   map[uint64][]byte // the members' contexts; never modified, replaced
 	// tail caches the last entries appended, contiguous and ending at
 	// last (fewer when the log was reopened, compacted or truncated), at
