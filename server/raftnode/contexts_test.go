@@ -85,7 +85,11 @@ func TestClusterContexts(t *testing.T) {
 	}
 	mu.Unlock()
 	// A restart reads them from the Log.
-	for _, id := range []uint64{5, c.followerOf(lead)} {
+	other := c.active()[0]
+	if other == lead {
+		other = c.active()[1]
+	}
+	for _, id := range []uint64{5, other} {
 		c.crash(id)
 		c.start(id)
 		if got := contextsOf(c.node(id).Membership()); !maps.Equal(got, want) {
