@@ -69,6 +69,10 @@ func (c Cluster) validate() error {
 	return nil
 }
 
+// Validate checks every id and address and that no two members share an
+// address, as ParseCluster does.
+func (c Cluster) Validate() error { return c.validate() }
+
 // IDs returns the member ids in increasing order.
 func (c Cluster) IDs() []uint64 {
 	ids := make([]uint64, 0, len(c))

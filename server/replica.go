@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +33,7 @@ type replicaConfig struct {
 	// addresses as configured (zero: as stored; see resolveMember).
 	memberID uint64
 	cluster  Cluster
+	join     bool // a new member that joins a running cluster
 	// transport carries Raft and member messages to the peers; nil means
 	// a TCP transport on the member's peer address, for a member of a
 	// cluster (none for a member alone).
@@ -74,6 +77,16 @@ type replica struct {
 	// goroutine only).
 	reproposedTerm uint64
 	now            func() time.Time
+
+	// peerMu guards peers, the ids the transport was given (SetPeer),
+	// and seenSelf, whether this member has been in the configuration.
+	peerMu   sync.Mutex
+	peers    map[uint64]bool
+	seenSelf bool
+	// removed is closed once this member sees itself removed from the
+	// cluster's configuration.
+	removed     chan struct{}
+	removedOnce sync.Once
 }
 
 // openReplica opens (or creates) the member's store and starts its Raft
@@ -94,11 +107,11 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &replica{db: db, waits: newWaitRegistry(), now: cfg.now}
+	r := &replica{db: db, waits: newWaitRegistry(), now: cfg.now, removed: make(chan struct{})}
 	if r.now == nil {
 		r.now = time.Now
 	}
-	if r.member, err = resolveMember(db, Config{ID: cfg.memberID, Cluster: cfg.cluster}); err != nil {
+	if r.member, err = resolveMember(db, Config{ID: cfg.memberID, Cluster: cfg.cluster, Join: cfg.join}); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -140,14 +153,23 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 		fs = vfs.Default
 	}
 	r.applied = newAppliedIndex(r.tree.Applied())
-	if len(r.member.peers()) > 1 {
+	// A member started with a cluster (even of one) has a transport, so
+	// that members can be added to it.
+	if len(r.member.Cluster) > 0 {
 		r.transport = cfg.transport
 		if r.transport == nil {
+			// The current peers are raft's (stored with its
+			// configuration); on a first start, the founders.
+			peers := maps.Clone(r.member.founders())
+			if stored := contextsCluster(r.log.Contexts()); len(stored) > 0 {
+				peers = stored
+			}
+			delete(peers, r.id)
 			tcp, err := transport.NewTCP(transport.TCPConfig{
 				ID:        r.id,
-				ClusterID: r.member.Cluster.clusterID(),
+				ClusterID: r.member.clusterID(),
 				Listen:    r.member.Cluster[r.id],
-				Peers:     r.member.Cluster,
+				Peers:     peers,
 				Logger:    r.logger.With("component", "transport"),
 			})
 			if err != nil {
@@ -165,14 +187,17 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 	}
 	r.sm = &stateMachine{tree: r.tree, waits: r.waits, view: cfg.view, observe: cfg.observe, restored: cfg.restored, applied: r.applied}
 	r.node, err = raftnode.Start(raftnode.Config{
-		ID:           r.id,
-		Peers:        r.member.peers(),
-		Log:          r.log,
-		Transport:    r.transport,
-		Applied:      r.tree.Applied(),
-		Applier:      r.sm,
-		TickInterval: cfg.tick,
-		Logger:       cfg.logger,
+		ID:                 r.id,
+		Peers:              r.member.peers(),
+		PeerContexts:       r.member.peerContexts(),
+		Join:               r.member.Join,
+		OnMembershipChange: r.membershipChanged,
+		Log:                r.log,
+		Transport:          r.transport,
+		Applied:            r.tree.Applied(),
+		Applier:            r.sm,
+		TickInterval:       cfg.tick,
+		Logger:             cfg.logger,
 		// The states of snapshots received from a leader, beside the
 		// store, on the same filesystem.
 		SnapshotDir:     fs.PathJoin(cfg.dir, "snap"),
@@ -186,8 +211,67 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 	if r.transport != nil {
 		r.transport.Start(r.node)
 	}
+	r.membershipChanged(r.node.Membership())
 	return r, nil
 }
+
+// contextsCluster reads raft's member contexts as peer addresses.
+func contextsCluster(ctxs map[uint64][]byte) Cluster {
+	c := make(Cluster, len(ctxs))
+	for id, addr := range ctxs {
+		c[id] = string(addr)
+	}
+	return c
+}
+
+// peerSetter is what a transport that dials its peers by address
+// offers (transport.TCP); the in-memory one needs no addresses.
+type peerSetter interface {
+	SetPeer(id uint64, addr string)
+	RemovePeer(id uint64)
+}
+
+// membershipChanged brings the transport's peers in line with m, and
+// notes this member's removal. It runs on raftnode's Ready loop (and once
+// after Start): it must not block.
+func (r *replica) membershipChanged(m raftnode.Membership) {
+	members := m.Members()
+	r.peerMu.Lock()
+	defer r.peerMu.Unlock()
+	if slices.Contains(members, r.id) {
+		r.seenSelf = true
+	} else if len(members) > 0 && (!r.member.Join || r.seenSelf) {
+		// A member that joins is not in the configuration until the
+		// leader adds it: only once it has been is its absence a removal.
+		r.removedOnce.Do(func() {
+			r.logger.Warn("removed from the cluster: this member is no longer in its configuration; shutting down", "member", r.id, "voters", m.Voters, "learners", m.Learners)
+			close(r.removed)
+		})
+	}
+	ps, ok := r.transport.(peerSetter)
+	if !ok {
+		return
+	}
+	if r.peers == nil {
+		r.peers = make(map[uint64]bool)
+	}
+	for id, addr := range m.Contexts {
+		if id != r.id {
+			ps.SetPeer(id, string(addr))
+			r.peers[id] = true
+		}
+	}
+	for id := range r.peers {
+		if !slices.Contains(members, id) {
+			ps.RemovePeer(id)
+			delete(r.peers, id)
+		}
+	}
+}
+
+// removedFromCluster is closed once this member was removed from the
+// cluster's configuration.
+func (r *replica) removedFromCluster() <-chan struct{} { return r.removed }
 
 // pending is a proposed command whose result has not yet been applied.
 type pending struct {

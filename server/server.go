@@ -82,6 +82,14 @@ type Config struct {
 	// member's first start only: the membership is then kept in the
 	// store, and a Cluster given on a later start must agree with it.
 	Cluster Cluster
+	// Join starts a new member that joins a running cluster instead of
+	// founding one (first start only): Cluster is then the cluster's
+	// founding members (the Cluster they were started with) plus this
+	// member, so that it derives the same cluster id and starts from the
+	// same initial configuration. It waits, serving nothing useful, until
+	// the leader adds it (POST /v1/members) and sends it the state.
+	// Requires ID and Cluster.
+	Join bool
 	// Transport, if set, carries this member's traffic with its peers
 	// instead of a TCP transport listening on its Cluster address: tests
 	// (servertest) run clusters in one process on an in-memory network.
@@ -190,6 +198,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("listen address %s is also member %d's peer address: clients and peers need two addresses", c.Listen, c.ID))
 		}
 	}
+	if c.Join && (len(c.Cluster) == 0 || c.ID == 0) {
+		errs = append(errs, errors.New("join: requires the member id and the cluster (the founders' peer addresses and this member's)"))
+	}
 	if c.SuperDigest != "" {
 		if user, hash, ok := splitDigestID(c.SuperDigest); !ok || user == "" || hash == "" {
 			errs = append(errs, fmt.Errorf("super digest %q: want user:base64(sha1(user:password))", c.SuperDigest))
@@ -197,6 +208,11 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ErrRemoved is returned by Run when the member was removed from its
+// cluster's configuration (DELETE /v1/members/ID, arbor member remove):
+// it shuts down and must not be started again under its id.
+var ErrRemoved = errors.New("removed from the cluster")
 
 // Server is one arbor member. Create it with New, serve with Run.
 type Server struct {
@@ -240,6 +256,7 @@ func New(cfg Config) (*Server, error) {
 		dir:       cfg.DataDir,
 		memberID:  cfg.ID,
 		cluster:   cfg.Cluster,
+		join:      cfg.Join,
 		transport: cfg.Transport,
 		tree:      tree.Options{MaxDataBytes: cfg.MaxDataBytes, Logger: s.log},
 
@@ -277,6 +294,7 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle(WebSocketPath, s.endpoint)
 	mux.HandleFunc(HealthPath, s.health)
 	mux.HandleFunc("GET "+StatusPath, s.status)
+	s.registerAdmin(mux)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.loopsCtx, s.stopLoops = context.WithCancel(context.Background())
 	// A starting cluster needs up to two election timeouts to elect.
@@ -311,6 +329,8 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-s.replica.node.Done():
 		failure = fmt.Errorf("raft node stopped: %w", s.replica.node.Err())
+	case <-s.replica.removedFromCluster():
+		failure = ErrRemoved
 	case err := <-served:
 		if !errors.Is(err, http.ErrServerClosed) {
 			failure = fmt.Errorf("serve: %w", err)

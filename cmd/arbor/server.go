@@ -31,7 +31,8 @@ func serverFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "max-data-size", Usage: "the largest data a node may hold: bytes, or with a suffix B, KiB, MiB (the same on every member)", Value: "1MiB", EnvVars: []string{"ARBOR_MAX_DATA_SIZE"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (logs go to stderr)", Value: "info", EnvVars: []string{"ARBOR_LOG_LEVEL"}}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "id", Usage: "this member's id in its cluster (first start; later it is read from the data dir)", EnvVars: []string{"ARBOR_ID"}}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "cluster", Usage: "every member's peer address, `ID=HOST:PORT[,ID=HOST:PORT...]`, this member's included (first start only)", EnvVars: []string{"ARBOR_CLUSTER"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "cluster", Usage: "every member's peer address, `ID=HOST:PORT[,ID=HOST:PORT...]`, this member's included (first start only); with --join, the founders' --cluster plus this member", EnvVars: []string{"ARBOR_CLUSTER"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "join", Usage: "join a running cluster as a new member (first start only; add it with arbor member add, then promote it)", EnvVars: []string{"ARBOR_JOIN"}}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "snapshot-entries", Usage: "entries applied between two Raft snapshots (each lets the log be compacted)", Value: raftnode.DefaultSnapshotEntries, EnvVars: []string{"ARBOR_SNAPSHOT_ENTRIES"}}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "snapshot-catchup-entries", Usage: "entries the Raft log keeps behind a snapshot, for members that lag", Value: raftnode.DefaultCatchUpEntries, EnvVars: []string{"ARBOR_SNAPSHOT_CATCHUP_ENTRIES"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "super-digest", Usage: "the super user's digest identity, `user:base64(sha1(user:password))`", EnvVars: []string{"ARBOR_SUPER_DIGEST"}}),
@@ -134,6 +135,7 @@ func serverConfig(c *cli.Context, logs io.Writer) (server.Config, error) {
 	return server.Config{
 		ID:                c.Uint64("id"),
 		Cluster:           cluster,
+		Join:              c.Bool("join"),
 		DataDir:           c.String("data-dir"),
 		Listen:            c.String("listen"),
 		MinSessionTimeout: c.Duration("min-session-timeout"),

@@ -20,11 +20,15 @@
 //	'r' 'o'                             the log offset: index(8) term(8), big-endian, of the
 //	                                    entry just before the first one kept (the compaction
 //	                                    point, MemoryStorage's dummy entry ents[0])
+//	'r' 'm'                             the contexts of the current members (opaque to this
+//	                                    package; arbor's are peer addresses), AppendContexts'
+//	                                    encoding; written in the same batch as the ConfState
+//	                                    by SetMembership and SaveMembers
 //
 // Entry keys sort by index, so the log is one contiguous range and
 // truncation and compaction are single range deletions. A missing key
 // means its zero value: no HardState, an empty ConfState, no snapshot, and
-// offset (0, 0).
+// offset (0, 0), no member contexts.
 //
 // # Snapshots carry no state
 //
@@ -51,9 +55,12 @@
 //     SaveCommit records the HardState without an fsync instead; any later
 //     write to the same database that survives a crash brings it along
 //     (Pebble recovers its WAL as a prefix).
-//  3. After applying a conf change, call SetConfState with the ConfState
-//     that ApplyConfChange returned, before the applied index that covers
-//     the conf change is persisted, so a restart sees them together.
+//  3. After applying a conf change, call SetConfState (or SetMembership,
+//     with the members' contexts) with the ConfState that ApplyConfChange
+//     returned, before the applied index that covers the conf change is
+//     persisted, so a restart sees them together. A snapshot's ConfState
+//     comes with the contexts its Data carries: SaveMembers records both
+//     in the Ready's one batch.
 //  4. To compact: CreateSnapshot(applied, confState, data), then
 //     Compact(i) with i ≤ that snapshot's index and i ≤ the durably applied
 //     index; keep a tail of entries so a slow follower catches up without a

@@ -14,6 +14,7 @@ const (
 	kindConfState byte = 'c'
 	kindSnapshot  byte = 's'
 	kindOffset    byte = 'o'
+	kindContexts  byte = 'm'
 )
 
 var (
@@ -21,6 +22,7 @@ var (
 	confStateKey = []byte{storage.PrefixRaft, kindConfState}
 	snapshotKey  = []byte{storage.PrefixRaft, kindSnapshot}
 	offsetKey    = []byte{storage.PrefixRaft, kindOffset}
+	contextsKey  = []byte{storage.PrefixRaft, kindContexts}
 	// entriesLower and entriesUpper bound every entry key.
 	entriesLower = []byte{storage.PrefixRaft, kindEntry}
 	entriesUpper = []byte{storage.PrefixRaft, kindEntry + 1}

@@ -32,7 +32,8 @@ type state struct {
 	last       uint64 // index of the last entry; offset when the log is empty
 	hardState  *pb.HardState
 	confState  *pb.ConfState
-	snapshot   *pb.Snapshot // never nil; index 0 when there is none
+	snapshot   *pb.Snapshot      // never nil; index 0 when there is none
+	contexts   map[uint64][]byte // the members' contexts; never modified, replaced
 	// tail caches the last entries appended, contiguous and ending at
 	// last (fewer when the log was reopened, compacted or truncated), at
 	// most maxTailEntries of them holding at most maxTailBytes of data:
@@ -94,6 +95,14 @@ func Open(db *pebble.DB) (*Log, error) {
 			return nil, fmt.Errorf("raftlog: decode snapshot: %w", err)
 		}
 		st.snapshot = pb.EnsureSnapshot(st.snapshot)
+	}
+
+	if v, ok, err := get(db, contextsKey); err != nil {
+		return nil, err
+	} else if ok {
+		if st.contexts, err = DecodeContexts(v); err != nil {
+			return nil, fmt.Errorf("raftlog: decode member contexts: %w", err)
+		}
 	}
 
 	// The first and last entry keys give the log's extent.

@@ -32,11 +32,22 @@ func (l *Log) Save(hs *pb.HardState, entries []*pb.Entry, snap *pb.Snapshot) err
 // The in-memory view changes only once the batch has committed. On an error
 // nothing is committed and b may hold part of the writes: discard it.
 func (l *Log) SaveBatch(b *pebble.Batch, hs *pb.HardState, entries []*pb.Entry, snap *pb.Snapshot) error {
+	return l.saveBatch(b, hs, entries, snap, nil, false)
+}
+
+// saveBatch is SaveBatch; with withContexts, it also records contexts,
+// after the snapshot's ConfState, and installs a snapshot at index 0.
+func (l *Log) saveBatch(b *pebble.Batch, hs *pb.HardState, entries []*pb.Entry, snap *pb.Snapshot, contexts map[uint64][]byte, withContexts bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	next := l.st
-	if snap != nil && snap.GetMetadata().GetIndex() != 0 {
+	if snap != nil && (snap.GetMetadata().GetIndex() != 0 || withContexts) {
 		if err := applySnapshot(b, &next, snap); err != nil {
+			return err
+		}
+	}
+	if withContexts {
+		if err := setContexts(b, &next, contexts); err != nil {
 			return err
 		}
 	}
@@ -174,7 +185,8 @@ func (l *Log) Compact(compactIndex uint64) error {
 }
 
 // SetConfState records the ConfState returned by raft's ApplyConfChange;
-// InitialState returns it after a restart. It is written synced.
+// InitialState returns it after a restart. It is written synced. It
+// leaves the member contexts as they are: SetMembership records both.
 func (l *Log) SetConfState(cs *pb.ConfState) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

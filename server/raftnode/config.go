@@ -133,6 +133,11 @@ type Config struct {
 	// is the caller's job). A founding member is among Peers; a member
 	// that joins (Join) is not.
 	Peers []uint64
+	// PeerContexts are the Contexts of the members in Peers (the server
+	// puts their peer addresses there), recorded with them on the first
+	// start; see Membership.Contexts. Contexts of ids not in Peers are
+	// ignored.
+	PeerContexts map[uint64][]byte
 	// Join starts a member that joins a running cluster: its Log is empty
 	// and it is not among Peers. It does not campaign; it waits for the
 	// leader, which added it (ProposeChange, as a learner first), to send
@@ -194,6 +199,13 @@ type Config struct {
 	// SnapshotFS is the filesystem of SnapshotDir; nil means the
 	// operating system's.
 	SnapshotFS vfs.FS
+
+	// OnMembershipChange, if set, is called with the new membership each
+	// time it changes: when a conf change is applied (before the Applier
+	// gets its entry) and when a snapshot is installed (after the
+	// Applier's Restore). It runs on the Ready loop: it must not block nor
+	// call the Node. It is not called by Start: read Membership after it.
+	OnMembershipChange func(Membership)
 
 	// Logger receives the Node's and raft's log lines; nil discards them.
 	Logger *slog.Logger

@@ -49,6 +49,10 @@
 // compacted past Config.Applied) finishes the Restore in Start; if the
 // file is gone, Start fails: the member cannot recover by itself.
 //
+// A conf change makes a snapshot due at once, so the snapshot a leader
+// sends always names every current member (raft refuses to restore a
+// snapshot whose ConfState does not hold the receiver).
+//
 // A member whose store was wiped cannot rejoin under its old id: raft
 // panics when the leader's heartbeat commits past the member's empty log
 // (and a forgotten vote could elect two leaders). Give it a new id.
@@ -93,11 +97,20 @@
 // # Membership
 //
 // A cluster starts with the voters in Config.Peers, recorded in every
-// founder's empty Log as the initial ConfState. To add a member:
+// founder's empty Log as the initial ConfState, with their contexts
+// (Config.PeerContexts, the server's peer addresses). Each member's
+// context follows the membership (Membership.Contexts): set by the
+// Change that adds it, dropped when it is removed, recorded with the
+// ConfState in the Log (raftlog.SetMembership) and carried in the Data of
+// every raft snapshot, so a member caught up by a snapshot, which never
+// sees the conf-change entries it stands for, knows every member's
+// context too. Config.OnMembershipChange hears of each change. To add a
+// member:
 //
 //  1. start it on an empty Log with Config.Join and the same Peers (the
 //     initial voters: raft replays the log from index 1, conf changes
-//     included, on top of them); it waits, not campaigning;
+//     included, on top of them; once the leader's log is compacted, a
+//     snapshot brings the membership instead); it waits, not campaigning;
 //  2. on the leader, ProposeChange(AddLearner) with the member's peer
 //     address as the Change's Context; every member's Applier gets the
 //     conf-change Entry with its Changes and the Membership after it, and

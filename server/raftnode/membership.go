@@ -14,6 +14,8 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/arbor-coord/arbor/server/raftlog"
 )
 
 // Limits on a membership change.
@@ -90,6 +92,12 @@ type Membership struct {
 	VotersOutgoing []uint64
 	// Learners receive the log but do not vote.
 	Learners []uint64
+	// Contexts holds the Context of each member that has one: the one it
+	// was added with (a promotion with an empty Context keeps it). The
+	// founders' come from Config.PeerContexts. It is kept with the
+	// ConfState in the Log and carried by snapshots, so a member caught
+	// up by a snapshot knows them too. It must not be modified.
+	Contexts map[uint64][]byte
 }
 
 // Members returns every id in m, sorted, each once.
@@ -99,7 +107,7 @@ func (m Membership) Members() []uint64 {
 	return slices.Compact(all)
 }
 
-func membershipOf(cs *pb.ConfState) Membership {
+func membershipOf(cs *pb.ConfState, contexts map[uint64][]byte) Membership {
 	sorted := func(ids []uint64) []uint64 {
 		if len(ids) == 0 {
 			return nil
@@ -109,7 +117,36 @@ func membershipOf(cs *pb.ConfState) Membership {
 		return ids
 	}
 	// A learner staged in LearnersNext is still an outgoing voter.
-	return Membership{Voters: sorted(cs.GetVoters()), VotersOutgoing: sorted(cs.GetVotersOutgoing()), Learners: sorted(cs.GetLearners())}
+	m := Membership{Voters: sorted(cs.GetVoters()), VotersOutgoing: sorted(cs.GetVotersOutgoing()), Learners: sorted(cs.GetLearners())}
+	members := m.Members()
+	for id, c := range contexts {
+		if len(c) > 0 && slices.Contains(members, id) {
+			if m.Contexts == nil {
+				m.Contexts = make(map[uint64][]byte)
+			}
+			m.Contexts[id] = c
+		}
+	}
+	return m
+}
+
+// contextsAfter returns the contexts of the members after changes are
+// made to the members whose contexts are cur: a removed member's is
+// dropped, a non-empty Context replaces the member's. cur is not changed.
+func contextsAfter(cur map[uint64][]byte, changes []Change) map[uint64][]byte {
+	next := maps.Clone(cur)
+	if next == nil {
+		next = make(map[uint64][]byte)
+	}
+	for _, c := range changes {
+		switch {
+		case c.Type == RemoveMember:
+			delete(next, c.ID)
+		case len(c.Context) > 0:
+			next[c.ID] = c.Context
+		}
+	}
+	return next
 }
 
 func confStateOf(cfg tracker.Config) *pb.ConfState {
@@ -135,13 +172,22 @@ func (n *Node) Membership() Membership {
 	return n.membership
 }
 
-// setConfState records cs as the current configuration. It runs on the
-// Ready loop (or in Start), after raft took cs.
-func (n *Node) setConfState(cs *pb.ConfState) {
-	m := membershipOf(cs)
+// setConfState records cs, with the members' contexts, as the current
+// configuration. It runs on the Ready loop (or in Start), after raft took
+// cs.
+func (n *Node) setConfState(cs *pb.ConfState, contexts map[uint64][]byte) Membership {
+	m := membershipOf(cs, contexts)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.membership = m
+	return m
+}
+
+// membershipChanged tells Config.OnMembershipChange, if set.
+func (n *Node) membershipChanged(m Membership) {
+	if n.cfg.OnMembershipChange != nil {
+		n.cfg.OnMembershipChange(m)
+	}
 }
 
 // fillStatus adds the membership and, on the leader, every member's
@@ -373,6 +419,9 @@ func (n *Node) proposeChange(w *changeWaiter, changes []Change) error {
 	if err := checkChanges(st.Config, changes); err != nil {
 		return err
 	}
+	if size := len(raftlog.AppendContexts(nil, contextsAfter(n.membership.Contexts, changes))); size > raftlog.MaxContextsBytes {
+		return fmt.Errorf("%w: the members' contexts would take %d bytes, more than %d", ErrBadChange, size, raftlog.MaxContextsBytes)
+	}
 	n.changeSeq++
 	cc := &pb.ConfChangeV2{
 		Transition: pb.ConfChangeTransition_ConfChangeTransitionAuto.Enum(),
@@ -547,14 +596,15 @@ func (n *Node) applyConf(e *pb.Entry, cc pb.ConfChangeI) error {
 		// configuration.
 		refused = fmt.Errorf("%w: raft cannot apply it to %s: %w", ErrBadChange, cfg, err)
 		n.logger.Warn("conf change refused", "index", e.GetIndex(), "change", v2.String(), "err", err)
-		applied.membership = membershipOf(confStateOf(cfg))
+		applied.membership = n.membership
 	} else {
 		cs := n.rn.ApplyConfChange(cc)
-		if err := n.cfg.Log.SetConfState(cs); err != nil {
+		contexts := contextsAfter(n.membership.Contexts, applied.changes)
+		if err := n.cfg.Log.SetMembership(cs, contexts); err != nil {
 			return fmt.Errorf("raftnode: recording the ConfState of index %d: %w", e.GetIndex(), err)
 		}
-		n.setConfState(cs)
-		applied.membership = membershipOf(cs)
+		applied.membership = n.setConfState(cs, contexts)
+		n.membershipChanged(applied.membership)
 		n.logger.Info("membership changed", "index", e.GetIndex(), "voters", cs.GetVoters(),
 			"voters_outgoing", cs.GetVotersOutgoing(), "learners", cs.GetLearners())
 	}

@@ -160,7 +160,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	members := slices.Concat(cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext())
 	fresh := len(members) == 0 && raft.IsEmptyHardState(hs) && last == 0
+	contexts := cfg.Log.Contexts()
 	if fresh {
+		contexts = cfg.PeerContexts
 		if len(cfg.Peers) == 0 && !cfg.Join {
 			return nil, errors.New("raftnode: the raft log is empty and Config.Peers is empty: a new cluster needs its members")
 		}
@@ -202,8 +204,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if fresh && len(cs.GetVoters()) > 0 {
 		// A new member: bootstrap as etcd recommends, with a snapshot at
-		// index 0 that carries only the ConfState.
-		if err := cfg.Log.ApplySnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: cs}}); err != nil {
+		// index 0 that carries only the ConfState (and, beside it, the
+		// initial members' contexts).
+		if err := cfg.Log.SaveMembers(nil, nil, &pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: cs}}, contexts); err != nil {
 			return nil, fmt.Errorf("raftnode: bootstrapping the raft log: %w", err)
 		}
 	}
@@ -249,7 +252,7 @@ func Start(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	n.setConfState(cs)
+	n.setConfState(cs, contexts)
 	n.updateStatus(nil)
 	n.logger.Info("raft node starting", "join", fresh && cfg.Join, "id", cfg.ID, "members", members, "term", hs.GetTerm(),
 		"commit", hs.GetCommit(), "applied", n.applied, "first", first, "last", last)
@@ -627,7 +630,11 @@ func (n *Node) handleReady() error {
 		// The snapshot's state is in SnapshotDir (ReceiveSnapshot wrote it
 		// before stepping the MsgSnap); persist the metadata with the
 		// entries and HardState, then restore the state, below.
-		if err := n.cfg.Log.Save(rd.HardState, rd.Entries, snap); err != nil {
+		contexts, err := n.snapshotContexts(snap)
+		if err != nil {
+			return err
+		}
+		if err := n.cfg.Log.SaveMembers(rd.HardState, rd.Entries, snap, contexts); err != nil {
 			return fmt.Errorf("raftnode: persisting a Ready with the snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
 		}
 	case len(rd.Entries) > 0 || rd.MustSync:

@@ -15,13 +15,21 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/arbor-coord/arbor/server/raftlog"
 )
 
 // snapshotDataFormat is the first byte of the Data of every raft snapshot
 // this package creates; the member id that created it follows (8 bytes,
-// big-endian). The state itself is never in Data: it is streamed beside
-// the MsgSnap (server/transport).
-const snapshotDataFormat = 1
+// big-endian), then the contexts of the members of the snapshot's
+// ConfState (raftlog.AppendContexts), so that a member caught up by the
+// snapshot knows them. The state itself is never in Data: it is streamed
+// beside the MsgSnap (server/transport). Format 1, without the contexts,
+// is still accepted.
+const (
+	snapshotDataFormat   = 2
+	snapshotDataFormatV1 = 1
+)
 
 // snapshotFileSuffix names the files of received snapshot states in
 // Config.SnapshotDir: %016x (the index) + suffix; a file being written has
@@ -35,8 +43,39 @@ const (
 // longer (or not yet) held.
 var errNoCheckpoint = errors.New("raftnode: no checkpoint held at that index")
 
-func snapshotData(id uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{snapshotDataFormat}, id)
+func snapshotData(id uint64, contexts map[uint64][]byte) []byte {
+	b := binary.BigEndian.AppendUint64([]byte{snapshotDataFormat}, id)
+	return raftlog.AppendContexts(b, contexts)
+}
+
+// parseSnapshotData decodes a snapshot's Data. The contexts are nil in
+// format 1.
+func parseSnapshotData(data []byte) (from uint64, contexts map[uint64][]byte, err error) {
+	switch {
+	case len(data) == 9 && data[0] == snapshotDataFormatV1:
+		return binary.BigEndian.Uint64(data[1:]), nil, nil
+	case len(data) > 9 && data[0] == snapshotDataFormat:
+		contexts, err := raftlog.DecodeContexts(data[9:])
+		if err != nil {
+			return 0, nil, err
+		}
+		return binary.BigEndian.Uint64(data[1:]), contexts, nil
+	}
+	return 0, nil, errors.New("unknown descriptor")
+}
+
+// snapshotContexts returns the contexts to record with snap, which raft
+// is installing: those its Data carries, or for a format-1 snapshot the
+// ones known now (members of the snapshot's ConfState keep theirs).
+func (n *Node) snapshotContexts(snap *pb.Snapshot) (map[uint64][]byte, error) {
+	_, contexts, err := parseSnapshotData(snap.GetData())
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: the snapshot at index %d: %w", snap.GetMetadata().GetIndex(), err)
+	}
+	if contexts == nil {
+		contexts = n.membership.Contexts
+	}
+	return contexts, nil
 }
 
 // heldCheckpoint is a Checkpoint with the readers streaming it. It is
@@ -175,8 +214,8 @@ func (n *Node) ReceiveSnapshot(ctx context.Context, m *pb.Message, r io.Reader) 
 	}
 	md := m.GetSnapshot().GetMetadata()
 	index := md.GetIndex()
-	if data := m.GetSnapshot().GetData(); len(data) != 9 || data[0] != snapshotDataFormat {
-		return fmt.Errorf("raftnode: snapshot at index %d from %d: unknown descriptor % x", index, m.GetFrom(), data)
+	if _, _, err := parseSnapshotData(m.GetSnapshot().GetData()); err != nil {
+		return fmt.Errorf("raftnode: snapshot at index %d from %d: %w: % x", index, m.GetFrom(), err, m.GetSnapshot().GetData())
 	}
 	if index == 0 {
 		return fmt.Errorf("raftnode: snapshot at index 0 from %d", m.GetFrom())
@@ -306,8 +345,10 @@ func (n *Node) installSnapshot(snap *pb.Snapshot) error {
 		return err
 	}
 	n.applied, n.snapIndex = index, index
-	// Raft took the snapshot's configuration as it restored it.
-	n.setConfState(snap.GetMetadata().GetConfState())
+	// Raft took the snapshot's configuration as it restored it, and the
+	// Log recorded it with its contexts.
+	m := n.setConfState(snap.GetMetadata().GetConfState(), n.cfg.Log.Contexts())
+	n.membershipChanged(m)
 	if err := removeSnapshotFiles(n.cfg, index); err != nil {
 		n.logger.Warn("removing received snapshot files", "err", err)
 	}
@@ -335,7 +376,11 @@ func (n *Node) checkpoint() error {
 // once after a restart, so a snapshot's state is held), then compacts the
 // log to CatchUpEntries behind it. It runs on the Ready loop after apply.
 func (n *Node) maybeSnapshot() error {
-	due := n.applied >= n.snapIndex+n.cfg.SnapshotEntries
+	// A snapshot older than the last membership change would not name a
+	// member added since, which raft refuses to restore from ("not in the
+	// ConfState"): a member that joins after compaction would wait for
+	// the next periodic snapshot. So a conf change makes one due.
+	due := n.applied >= n.snapIndex+n.cfg.SnapshotEntries || n.lastConf.index > n.snapIndex
 	if !due && !(n.noHeld() && n.snapIndex > 0 && n.applied > n.snapIndex) {
 		return nil
 	}
@@ -346,7 +391,7 @@ func (n *Node) maybeSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("raftnode: reading the ConfState: %w", err)
 	}
-	if _, err := n.cfg.Log.CreateSnapshot(n.applied, cs, snapshotData(n.cfg.ID)); err != nil {
+	if _, err := n.cfg.Log.CreateSnapshot(n.applied, cs, snapshotData(n.cfg.ID, n.membership.Contexts)); err != nil {
 		return fmt.Errorf("raftnode: creating a snapshot at %d: %w", n.applied, err)
 	}
 	n.snapIndex = n.applied

@@ -15,6 +15,7 @@ package servertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,7 +35,8 @@ type Member struct {
 	net    *transport.Network // nil for a member alone
 	srv    *server.Server
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when Run has returned, with runErr set
+	runErr error
 }
 
 // Start starts a member with cfg. An empty DataDir becomes a fresh
@@ -71,8 +73,20 @@ func (m *Member) start() {
 	// Keep the port across restarts, so that clients find the member again.
 	m.cfg.Listen = srv.Addr()
 	ctx, cancel := context.WithCancel(context.Background())
-	m.srv, m.cancel, m.done = srv, cancel, make(chan error, 1)
-	go func() { m.done <- srv.Run(ctx) }()
+	m.srv, m.cancel, m.done = srv, cancel, make(chan struct{})
+	done := m.done
+	go func() {
+		m.runErr = srv.Run(ctx)
+		close(done)
+	}()
+}
+
+// Exited returns a channel closed when the member's Run has returned by
+// itself or after Stop, and then Run's error (server.ErrRemoved for a
+// member removed from its cluster).
+func (m *Member) Exited() (<-chan struct{}, func() error) {
+	done := m.done
+	return done, func() error { <-done; return m.runErr }
 }
 
 // Addr returns the member's client address, HOST:PORT.
@@ -99,8 +113,8 @@ func (m *Member) Stop() {
 	}
 	m.cancel()
 	select {
-	case err := <-m.done:
-		if err != nil {
+	case <-m.done:
+		if err := m.runErr; err != nil && !errors.Is(err, server.ErrRemoved) {
 			m.tb.Errorf("servertest: member stopped with %v", err)
 		}
 	case <-time.After(30 * time.Second):
@@ -120,9 +134,10 @@ func (m *Member) Restart() {
 // Cluster is a cluster of in-process members whose peer traffic goes
 // over an in-memory network (transport.Network).
 type Cluster struct {
-	tb      testing.TB
-	net     *transport.Network
-	members []*Member
+	tb       testing.TB
+	net      *transport.Network
+	founders server.Cluster // the peer addresses the cluster started with
+	members  []*Member
 }
 
 // StartCluster starts a cluster of size members, ids 1 to size, each
@@ -169,6 +184,7 @@ func startCluster(tb testing.TB, size int, cfg server.Config, tcp bool) *Cluster
 			peers[uint64(i)] = fmt.Sprintf("127.0.0.1:%d", i)
 		}
 	}
+	c.founders = peers
 	for i := 1; i <= size; i++ {
 		mc := cfg
 		mc.ID, mc.Cluster = uint64(i), peers
@@ -210,6 +226,46 @@ func freeLoopbackAddr(tb testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// AddMember starts a new member that joins the cluster (server.Config
+// Join) on its network, with cfg as Start takes it; cfg.ID must be the
+// next id (len(Members())+1), which Member then finds. Its peer address
+// is "127.0.0.1:ID" (a name only: the network carries the traffic). It
+// waits for the leader to add it: add it through the admin API
+// (POST server.MembersPath on the leader). It is stopped when the test
+// ends.
+func (c *Cluster) AddMember(tb testing.TB, cfg server.Config) *Member {
+	tb.Helper()
+	if c.net == nil {
+		tb.Fatal("servertest: AddMember needs a cluster on the in-memory network (StartCluster)")
+	}
+	if want := uint64(len(c.members) + 1); cfg.ID != want {
+		tb.Fatalf("servertest: AddMember: id %d, want the next id %d", cfg.ID, want)
+	}
+	cfg.Cluster = make(server.Cluster, len(c.founders)+1)
+	for id, addr := range c.founders {
+		cfg.Cluster[id] = addr
+	}
+	cfg.Cluster[cfg.ID] = c.PeerAddr(cfg.ID)
+	cfg.Join = true
+	if cfg.DataDir == "" {
+		cfg.DataDir = tb.TempDir()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.Logger == nil && os.Getenv("ARBOR_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("member", cfg.ID)
+	}
+	m := &Member{tb: tb, cfg: cfg, net: c.net}
+	m.start()
+	tb.Cleanup(m.Stop)
+	c.members = append(c.members, m)
+	return m
+}
+
+// PeerAddr returns the peer address of member id, as the cluster names it.
+func (c *Cluster) PeerAddr(id uint64) string { return fmt.Sprintf("127.0.0.1:%d", id) }
 
 // Network returns the cluster's network, to partition it or break links;
 // nil for a cluster on TCP.
