@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -628,4 +629,100 @@ func TestClusterProcessNoQuorum(t *testing.T) {
 	} else {
 		t.Logf("the write without a quorum applied after all: %v", err == nil)
 	}
+}
+
+// TestClusterProcessReplaceWipedMember: a follower loses its data (kill -9,
+// data dir wiped); the operator removes its id, adds a new member in its
+// place (arbor member add, arbor server --join), which catches up and is
+// promoted; the client's session lives through it, and every member ends
+// with the same state digest (arbor status).
+func TestClusterProcessReplaceWipedMember(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t)
+	lead := c.waitLeader(c.members...)
+	cl := connect(t, c.addrs(), client.WithBackoff(10*time.Millisecond, 200*time.Millisecond))
+	id := cl.SessionID()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*clusterWait)
+	defer cancel()
+	if _, err := cl.Create(ctx, "/mine", nil, client.WithMode(client.ModeEphemeral)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if _, err := cl.Create(ctx, fmt.Sprintf("/before%02d", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var lost *clusterMember
+	for _, m := range c.members {
+		if m != lead {
+			lost = m
+			break
+		}
+	}
+	lost.p.kill(t)
+	if err := os.RemoveAll(lost.dir); err != nil {
+		t.Fatal(err)
+	}
+
+	servers := strings.Join(c.addrs(), ",")
+	member := func(args ...string) string {
+		t.Helper()
+		r := runEnv(t, cleanEnv(t), "", append([]string{"--servers", servers, "--timeout", "10s", "member"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("arbor member %q: %v", args, r)
+		}
+		return r.stdout
+	}
+	member("remove", strconv.FormatUint(lost.id, 10))
+	repl := &clusterMember{id: 4, addr: freeAddr(t), peer: freeAddr(t), dir: t.TempDir()}
+	member("add", "4", repl.peer)
+	c.members = append(c.others(lost), repl)
+	c.run(repl, "--id", "4", "--join", "--cluster", c.spec+",4="+repl.peer)
+	retry(t, "50 writes while the new member joins", func(ctx context.Context) error {
+		for i := range 50 {
+			_, err := cl.Create(ctx, fmt.Sprintf("/after%02d", i), []byte("y"))
+			if err != nil && !errors.Is(err, client.ErrNodeExists) {
+				return err
+			}
+		}
+		return nil
+	})
+	// Promote once it has caught up (the leader refuses while it lags).
+	waitFor(t, "the new member to be promoted", func() bool {
+		r := runEnv(t, cleanEnv(t), "", "--servers", servers, "member", "promote", "4")
+		return r.code == 0
+	})
+	if out := member("list"); strings.Contains(out, "learner") || strings.Count(out, "voter") != 3 {
+		t.Fatalf("member list after the promotion:\n%s", out)
+	}
+	c.waitLeader(c.members...)
+
+	// The new member serves the data, the session's ephemeral included.
+	on4 := connect(t, []string{repl.addr})
+	if err := on4.Sync(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/before49", "/after49"} {
+		if _, _, err := on4.Get(ctx, p); err != nil {
+			t.Fatalf("get %s on the new member: %v", p, err)
+		}
+	}
+	if st, err := on4.Exists(ctx, "/mine"); err != nil || st.EphemeralOwner != id || cl.SessionID() != id {
+		t.Fatalf("session %#x (now %#x): ephemeral %+v %v", id, cl.SessionID(), st, err)
+	}
+	// Every member at the same index with the same digest.
+	var addrs []string
+	for _, m := range c.members {
+		addrs = append(addrs, m.addr)
+	}
+	waitFor(t, "equal digests on every member", func() bool {
+		r := runEnv(t, cleanEnv(t), "", "--servers", strings.Join(addrs, ","), "--output", "json", "status")
+		var rows []struct {
+			Digest string `json:"digest"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rows) != nil || len(rows) != 3 {
+			return false
+		}
+		return rows[0].Digest != "" && rows[0].Digest == rows[1].Digest && rows[1].Digest == rows[2].Digest
+	})
 }
