@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -222,5 +226,86 @@ func benchCluster3Keyed(b *testing.B, clients []int, on func(*servertest.Member)
 				return op(ctx, cl, fmt.Sprintf("/k%d", rand.IntN(1000)), data)
 			})
 		})
+	}
+}
+
+// BenchmarkCluster3CatchUp: how long a new member (as one replacing a
+// wiped member joins) takes to catch up, by a streamed snapshot, with a
+// cluster holding ARBOR_CATCHUP_NODES 100-byte nodes (default 1,000,000).
+// Each iteration is one catch-up; run it with -benchtime 1x.
+//
+//	go test ./server -run '^$' -bench Cluster3CatchUp -benchtime 1x
+func BenchmarkCluster3CatchUp(b *testing.B) {
+	nodes := 1_000_000
+	if v := os.Getenv("ARBOR_CATCHUP_NODES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1000 {
+			b.Fatalf("ARBOR_CATCHUP_NODES %q: want a number of at least 1000", v)
+		}
+		nodes = n
+	}
+	for range b.N {
+		b.StopTimer()
+		// Compaction well behind the load, so the new member needs the
+		// snapshot.
+		c := servertest.StartTCPCluster(b, 3, server.Config{SnapshotEntries: 100, SnapshotCatchUpEntries: 50})
+		cs := clusterClients(b, c, 8, anyMember)
+		ctx := context.Background()
+		data := make([]byte, 100)
+		const perMulti = 1000
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, len(cs))
+		for k, cl := range cs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					m := int(next.Add(1)) - 1
+					if m*perMulti >= nodes {
+						return
+					}
+					ops := make([]client.Op, 0, perMulti)
+					for i := m * perMulti; i < min((m+1)*perMulti, nodes); i++ {
+						ops = append(ops, client.CreateOp(fmt.Sprintf("/n%07d", i), data))
+					}
+					if _, err := cl.Multi(ctx, ops...); err != nil {
+						errs <- fmt.Errorf("client %d: %w", k, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+		lead := c.WaitLeader()
+		target := lead.Server().Stats().Applied
+
+		b.StartTimer()
+		start := time.Now()
+		m := c.AddMember(b, server.Config{ID: 4})
+		body := fmt.Sprintf(`{"id": 4, "peer_addr": %q}`, c.PeerAddr(4))
+		resp, err := http.Post("http://"+lead.Addr()+server.MembersPath, "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("add member 4: %s", resp.Status)
+		}
+		for m.Server().Stats().Applied < target {
+			if time.Since(start) > 10*time.Minute {
+				b.Fatalf("member 4 at %d of %d after 10 minutes", m.Server().Stats().Applied, target)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(elapsed.Seconds(), "catchup-s")
+		b.ReportMetric(float64(nodes), "nodes")
+		b.ReportMetric(0, "ns/op")
 	}
 }

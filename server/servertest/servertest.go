@@ -137,6 +137,7 @@ type Cluster struct {
 	tb       testing.TB
 	net      *transport.Network
 	founders server.Cluster // the peer addresses the cluster started with
+	added    map[uint64]string // on TCP, the peer addresses of members added since
 	members  []*Member
 }
 
@@ -230,21 +231,25 @@ func freeLoopbackAddr(tb testing.TB) string {
 // AddMember starts a new member that joins the cluster (server.Config
 // Join) on its network, with cfg as Start takes it; cfg.ID must be the
 // next id (len(Members())+1), which Member then finds. Its peer address
-// is "127.0.0.1:ID" (a name only: the network carries the traffic). It
+// is "127.0.0.1:ID" (a name only: the network carries the traffic), or,
+// on TCP, a loopback port that was free a moment before (PeerAddr). It
 // waits for the leader to add it: add it through the admin API
 // (POST server.MembersPath on the leader). It is stopped when the test
 // ends.
 func (c *Cluster) AddMember(tb testing.TB, cfg server.Config) *Member {
 	tb.Helper()
-	if c.net == nil {
-		tb.Fatal("servertest: AddMember needs a cluster on the in-memory network (StartCluster)")
-	}
 	if want := uint64(len(c.members) + 1); cfg.ID != want {
 		tb.Fatalf("servertest: AddMember: id %d, want the next id %d", cfg.ID, want)
 	}
 	cfg.Cluster = make(server.Cluster, len(c.founders)+1)
 	for id, addr := range c.founders {
 		cfg.Cluster[id] = addr
+	}
+	if c.net == nil {
+		if c.added == nil {
+			c.added = make(map[uint64]string)
+		}
+		c.added[cfg.ID] = freeLoopbackAddr(tb)
 	}
 	cfg.Cluster[cfg.ID] = c.PeerAddr(cfg.ID)
 	cfg.Join = true
@@ -265,7 +270,15 @@ func (c *Cluster) AddMember(tb testing.TB, cfg server.Config) *Member {
 }
 
 // PeerAddr returns the peer address of member id, as the cluster names it.
-func (c *Cluster) PeerAddr(id uint64) string { return fmt.Sprintf("127.0.0.1:%d", id) }
+func (c *Cluster) PeerAddr(id uint64) string {
+	if addr, ok := c.founders[id]; ok {
+		return addr
+	}
+	if addr, ok := c.added[id]; ok {
+		return addr
+	}
+	return fmt.Sprintf("127.0.0.1:%d", id)
+}
 
 // Network returns the cluster's network, to partition it or break links;
 // nil for a cluster on TCP.
