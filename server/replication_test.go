@@ -517,3 +517,43 @@ func TestClusterWritesLostWithTheLeaderAreProposedAgain(t *testing.T) {
 		t.Fatalf("%d children, want 8", len(kids))
 	}
 }
+
+// TestClusterNoReadBackwardsOnMove: a client that moves to a member that
+// is behind what it has seen is not served there (the member waits for the
+// client's last zxid, then answers OperationTimeout) and ends up on a
+// member that has caught up: it never reads the tree backwards.
+func TestClusterNoReadBackwardsOnMove(t *testing.T) {
+	cfg := clusterConfig()
+	cfg.RequestTimeout = 500 * time.Millisecond
+	c := servertest.StartCluster(t, 3, cfg)
+	ctx := ctxFor(t, 60*time.Second)
+	lead := c.WaitLeader()
+	var fs []*servertest.Member
+	for _, m := range c.Members() {
+		if m != lead {
+			fs = append(fs, m)
+		}
+	}
+	f1, f2 := fs[0], fs[1]
+	cl, err := client.Connect(ctx, []string{f1.Addr(), f2.Addr(), lead.Addr()}, client.WithOrderedServers(),
+		client.WithSessionTimeout(10*time.Second), client.WithBackoff(5*time.Millisecond, 50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close(context.Background()) })
+	// f2 hears nothing more: it falls behind (and, an election timeout
+	// later, stops serving).
+	c.Network().Isolate(f2.ID())
+	must(cl.Create(ctx, "/x", []byte("seen")))(t)
+	f1.Stop() // the client moves on, to f2 first
+	data, _, err := cl.Get(ctx, "/x")
+	if err != nil || string(data) != "seen" {
+		t.Fatalf("after the move: %q %v (read backwards?)", data, err)
+	}
+	if m, _ := cl.Member(); m != lead.ID() {
+		t.Fatalf("served by member %d, want %d (f2 is behind)", m, lead.ID())
+	}
+	c.Network().Heal()
+	f1.Restart()
+	converged(t, c)
+}
