@@ -326,35 +326,9 @@ func (t ChangeType) raft() pb.ConfChangeType {
 // onLoop runs fn on the Ready loop, through the proposal queue, and
 // returns its error.
 func (n *Node) onLoop(ctx context.Context, fn func() error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if n.stopped() {
-		return ErrStopped
-	}
-	p := &proposal{run: fn, done: make(chan error, 1)}
-	select {
-	case n.propc <- p:
-	case <-n.done:
-		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-p.done:
-		return err
-	case <-n.done:
-		select {
-		case err := <-p.done:
-			return err
-		default:
-			return ErrStopped
-		}
-	case <-ctx.Done():
-		// fn may still run; what it does is harmless on its own (a
-		// change proposed this way is resolved by the loop).
-		return ctx.Err()
-	}
+	// After a ctx error fn may still run; what it does is harmless on its
+	// own (a change proposed this way is resolved by the loop).
+	return n.submit(ctx, &proposal{run: fn})
 }
 
 // ProposeChange proposes changes as one raft ConfChangeV2 and waits until

@@ -334,13 +334,19 @@ func (n *Node) stopped() bool {
 // ends first; after a ctx error the proposal may still be committed. Raft
 // keeps data: do not modify it after the call.
 func (n *Node) Propose(ctx context.Context, data []byte) error {
+	return n.submit(ctx, &proposal{data: data})
+}
+
+// submit hands p to the Ready loop through the proposal queue and waits
+// for its outcome, the loop's end or ctx.
+func (n *Node) submit(ctx context.Context, p *proposal) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if n.stopped() {
 		return ErrStopped
 	}
-	p := &proposal{data: data, done: make(chan error, 1)}
+	p.done = make(chan error, 1)
 	select {
 	case n.propc <- p:
 	case <-n.done:
