@@ -136,7 +136,7 @@ func (m *Member) Restart() {
 type Cluster struct {
 	tb       testing.TB
 	net      *transport.Network
-	founders server.Cluster // the peer addresses the cluster started with
+	founders server.Cluster    // the peer addresses the cluster started with
 	added    map[uint64]string // on TCP, the peer addresses of members added since
 	members  []*Member
 }
