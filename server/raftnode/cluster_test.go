@@ -1,14 +1,18 @@
 package raftnode
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/arbor-coord/arbor/server/transport"
 )
@@ -344,4 +348,49 @@ func TestClusterRandomized(t *testing.T) {
 	if len(acks) == 0 {
 		t.Fatal("no proposal was acknowledged: the test tested nothing")
 	}
+}
+
+// TestClusterWipedMemberStopsWithAClearError: a member whose store was
+// wiped, started again under its old id as a founder, is told by the
+// leader of entries it acknowledged and no longer holds; raft cannot
+// repair that, and the Node stops with ErrLogLost (not a panic), while
+// the others go on.
+func TestClusterWipedMemberStopsWithAClearError(t *testing.T) {
+	c := newCluster(t, 3, 1)
+	lead, _ := c.waitLeader()
+	for i := range 20 {
+		c.commit(lead, fmt.Sprintf("before-%d", i))
+	}
+	var lost uint64
+	for _, id := range c.ids {
+		if id != lead {
+			lost = id
+			break
+		}
+	}
+	c.crash(lost)
+	// The wiped member, outside the harness's watch (it is meant to stop
+	// with an error).
+	fresh := openStore(t, vfs.NewMem(), "wiped")
+	ep := c.net.Add(lost)
+	n, err := Start(Config{
+		ID: lost, Peers: c.founders, Log: fresh.log, Applier: newRecorder(t, 0), Transport: ep,
+		TickInterval: clusterTick, ElectionTick: clusterElectionTick, HeartbeatTick: 1,
+		SnapshotDir: "snap", SnapshotFS: fresh.fs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep.Start(n)
+	defer ep.Close()
+	select {
+	case <-n.Done():
+	case <-time.After(waitTimeout):
+		t.Fatal("the wiped member did not stop")
+	}
+	if err := n.Err(); !errors.Is(err, ErrLogLost) || !strings.Contains(err.Error(), "new id") {
+		t.Fatalf("the wiped member stopped with %v, want ErrLogLost telling it to rejoin under a new id", err)
+	}
+	lead, _ = c.waitLeader(slices.DeleteFunc(slices.Clone(c.ids), func(id uint64) bool { return id == lost })...)
+	c.commit(lead, "after") // the other two go on
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,11 @@ var (
 	// ErrStopped is returned by calls on a Node whose Ready loop has
 	// exited, after Stop or after a failure (see Err).
 	ErrStopped = errors.New("raftnode: stopped")
+	// ErrLogLost stops a Node whose leader says it acknowledged entries
+	// its log does not hold: it lost its data dir under an id the cluster
+	// remembers, which raft cannot repair (the member also forgot its
+	// vote). It must rejoin under a new id.
+	ErrLogLost = errors.New("raftnode: this member lost entries it had acknowledged")
 	// ErrProposalDropped is returned by Propose when raft refused the
 	// proposal (no known leader, a leadership transfer in progress, too
 	// many uncommitted bytes). Retry later, idempotently.
@@ -129,6 +135,9 @@ type Node struct {
 	readInflight *readBatch     // behind a raft ReadIndex, unanswered
 	readTicks    int            // ticks since readInflight was (re)sent
 	readWaiting  []*readBatch   // answered, waiting for applied ≥ index
+	// fatal, once set by step, stops the loop: raft's state is not to be
+	// trusted after it panicked.
+	fatal error
 	// Membership changes (membership.go).
 	membership    Membership // guarded by mu
 	changeSeq     uint64
@@ -504,6 +513,9 @@ func (n *Node) loop(tickc <-chan time.Time) error {
 			}
 		}
 		n.drain(tickc)
+		if n.fatal != nil {
+			return n.fatal
+		}
 		n.maybeSendReadIndex()
 	}
 }
@@ -512,6 +524,9 @@ func (n *Node) loop(tickc <-chan time.Time) error {
 // transport's reports, and at most the queues' capacity of proposals,
 // messages and reads, so that a flood of one kind cannot starve the loop.
 func (n *Node) drain(tickc <-chan time.Time) {
+	if n.fatal != nil {
+		return
+	}
 	select {
 	case <-tickc:
 		n.tick()
@@ -576,6 +591,26 @@ func (n *Node) propose(p *proposal) {
 }
 
 func (n *Node) step(m *pb.Message) {
+	if n.fatal != nil {
+		return
+	}
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		// raft panics when the leader says this member acknowledged
+		// entries its log does not hold: the log was lost (a wiped data
+		// dir) under an id the cluster remembers. Stop with an error an
+		// operator can act on instead of a crash.
+		if msg := fmt.Sprint(r); strings.Contains(msg, "is out of range [lastIndex(") {
+			n.fatal = fmt.Errorf("%w: member %d (the leader) says this member acknowledged entries its log does not hold (%s): "+
+				"its data dir was lost or replaced. A member whose data was lost must rejoin under a new id: "+
+				"remove the old id, add a new one, and start it with --join (docs/OPERATIONS.md)", ErrLogLost, m.GetFrom(), msg)
+			return
+		}
+		panic(r)
+	}()
 	if err := n.rn.Step(m); err != nil {
 		n.logger.Debug("raft ignored a message", "type", m.GetType(), "from", m.GetFrom(), "err", err)
 	}
