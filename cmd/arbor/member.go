@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -104,14 +102,7 @@ func memberRequest(c *cli.Context, e *env, method, path string, body []byte, cha
 	defer cancel()
 	var lastErr error
 	for _, addr := range servers {
-		req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, bytes.NewReader(body))
-		if err != nil {
-			return usagef("--servers: %s: %v", addr, err)
-		}
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
+		code, b, err := adminCall(ctx, method, addr, path, body)
 		if err != nil {
 			lastErr = fmt.Errorf("%s: %w", addr, err)
 			if ctx.Err() != nil {
@@ -119,13 +110,7 @@ func memberRequest(c *cli.Context, e *env, method, path string, body []byte, cha
 			}
 			continue
 		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		if err != nil {
-			lastErr = fmt.Errorf("%s: %w", addr, err)
-			continue
-		}
-		if resp.StatusCode == http.StatusOK {
+		if code == http.StatusOK {
 			var members []server.MemberInfo
 			if err := json.Unmarshal(b, &members); err != nil {
 				return fmt.Errorf("member %s: %s answered %q: %w", c.Command.Name, addr, b, err)
@@ -141,7 +126,7 @@ func memberRequest(c *cli.Context, e *env, method, path string, body []byte, cha
 			ae.Error = strings.TrimSpace(string(b))
 		}
 		lastErr = fmt.Errorf("%s: %s", addr, ae.Error)
-		if !change || (resp.StatusCode != http.StatusMisdirectedRequest && resp.StatusCode != http.StatusServiceUnavailable) {
+		if !change || (code != http.StatusMisdirectedRequest && code != http.StatusServiceUnavailable) {
 			// A refusal by the leader: trying the others would not help.
 			return fmt.Errorf("member %s: %s", c.Command.Name, ae.Error)
 		}

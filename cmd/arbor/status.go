@@ -77,25 +77,14 @@ type statusRow struct {
 }
 
 func fetchStatus(ctx context.Context, addr string, digest bool) (server.Status, error) {
-	url := fmt.Sprintf("http://%s%s?digest=%t", addr, server.StatusPath, digest)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
+	code, body, err := adminCall(ctx, http.MethodGet, addr, fmt.Sprintf("%s?digest=%t", server.StatusPath, digest), nil)
+	switch {
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return server.Status{}, errors.New("timed out (see --timeout)")
+	case err != nil:
 		return server.Status{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return server.Status{}, errors.New("timed out (see --timeout)")
-		}
-		return server.Status{}, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return server.Status{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return server.Status{}, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	case code != http.StatusOK:
+		return server.Status{}, fmt.Errorf("%d %s: %s", code, http.StatusText(code), strings.TrimSpace(string(body)))
 	}
 	var st server.Status
 	if err := json.Unmarshal(body, &st); err != nil {
