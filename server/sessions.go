@@ -58,15 +58,7 @@ func newSessions(r *replica, limits session.Limits, now func() time.Duration, lo
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
-	// The tracker follows the state, so it must never refuse a session:
-	// create enforces limits.MaxSessions before proposing.
-	tl := limits
-	tl.MaxSessions = math.MaxInt
-	tr, err := session.NewTracker(tl)
-	if err != nil {
-		return nil, err
-	}
-	s := &sessions{r: r, limits: limits, now: now, log: log, tracker: tr, touched: make(map[int64]struct{})}
+	s := &sessions{r: r, limits: limits, now: now, log: log, touched: make(map[int64]struct{})}
 	s.status = r.node.Status
 	s.leader = s.status().Role == raftnode.RoleLeader
 	if r.transport != nil {
@@ -83,16 +75,16 @@ func newSessions(r *replica, limits session.Limits, now func() time.Duration, lo
 		r.sm.sessions.Store(nil)
 		return nil, err
 	}
+	if s.tracker, err = s.trackerOf(open); err != nil {
+		r.sm.sessions.Store(nil)
+		return nil, err
+	}
 	// Ids stay unique across restarts: the counter starts above both the
 	// wall clock in ms and every counter this member has issued before.
 	seed := uint64(max(r.now().UnixMilli(), 0))
 	for _, rec := range open {
 		if member, counter := session.SplitID(rec.ID); member == r.id && counter >= seed {
 			seed = counter + 1
-		}
-		if err := tr.Add(rec.ID, time.Duration(rec.TimeoutMs)*time.Millisecond, now()); err != nil {
-			r.sm.sessions.Store(nil)
-			return nil, fmt.Errorf("track session %#x: %w", rec.ID, err)
 		}
 	}
 	if s.ids, err = session.NewIDs(r.id, seed); err != nil {
@@ -112,21 +104,33 @@ func (s *sessions) reload() error {
 	if err != nil {
 		return err
 	}
-	tl := s.limits
-	tl.MaxSessions = math.MaxInt
-	tr, err := session.NewTracker(tl)
+	tr, err := s.trackerOf(open)
 	if err != nil {
 		return err
-	}
-	now := s.now()
-	for _, rec := range open {
-		if err := tr.Add(rec.ID, time.Duration(rec.TimeoutMs)*time.Millisecond, now); err != nil {
-			return fmt.Errorf("track session %#x: %w", rec.ID, err)
-		}
 	}
 	s.tracker = tr
 	clear(s.touched)
 	return nil
+}
+
+// trackerOf returns a tracker of the open sessions, each granted a full
+// timeout from now. The tracker follows the replicated state, so it must
+// never refuse a session: create enforces limits.MaxSessions before
+// proposing.
+func (s *sessions) trackerOf(open []tree.Session) (*session.Tracker, error) {
+	tl := s.limits
+	tl.MaxSessions = math.MaxInt
+	tr, err := session.NewTracker(tl)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	for _, rec := range open {
+		if err := tr.Add(rec.ID, time.Duration(rec.TimeoutMs)*time.Millisecond, now); err != nil {
+			return nil, fmt.Errorf("track session %#x: %w", rec.ID, err)
+		}
+	}
+	return tr, nil
 }
 
 // observe is the apply hook: it tracks the sessions an applied run created
