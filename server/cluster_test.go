@@ -55,6 +55,11 @@ func TestConfigCluster(t *testing.T) {
 	if err := (Config{ID: 2, Cluster: three}).Validate(); err != nil {
 		t.Errorf("member 2 of three: %v", err)
 	}
+	// Behind a proxy, the cluster address may even be the client one's
+	// port elsewhere: only the bound addresses must differ.
+	if err := (Config{ID: 1, Cluster: three, Listen: "127.0.0.1:7281", PeerListen: "127.0.0.1:7291"}).Validate(); err != nil {
+		t.Errorf("member 1 of three with a peer listen address: %v", err)
+	}
 	bad := []struct {
 		cfg  Config
 		want string
@@ -63,6 +68,8 @@ func TestConfigCluster(t *testing.T) {
 		{Config{ID: 4, Cluster: three}, "member id 4: not in the cluster"},
 		{Config{ID: 1, Cluster: three, Listen: "127.0.0.1:7281"}, "clients and peers need two addresses"},
 		{Config{ID: 1, Cluster: Cluster{1: "nohost"}}, "want HOST:PORT"},
+		{Config{ID: 1, Cluster: three, PeerListen: "7291"}, `peer listen address "7291": want HOST:PORT`},
+		{Config{ID: 1, Cluster: three, Listen: "127.0.0.1:7291", PeerListen: "127.0.0.1:7291"}, "peer listen address 127.0.0.1:7291 is also the client listen address"},
 	}
 	for _, tc := range bad {
 		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {

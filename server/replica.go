@@ -33,7 +33,10 @@ type replicaConfig struct {
 	// addresses as configured (zero: as stored; see resolveMember).
 	memberID uint64
 	cluster  Cluster
-	join     bool // a new member that joins a running cluster
+	// peerListen is the peer address to bind, if not the member's own
+	// address in its cluster (Config.PeerListen).
+	peerListen string
+	join       bool // a new member that joins a running cluster
 	// transport carries Raft and member messages to the peers; nil means
 	// a TCP transport on the member's peer address, for a member of a
 	// cluster (none for a member alone).
@@ -165,10 +168,14 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 				peers = stored
 			}
 			delete(peers, r.id)
+			listen := cfg.peerListen
+			if listen == "" {
+				listen = r.member.Cluster[r.id]
+			}
 			tcp, err := transport.NewTCP(transport.TCPConfig{
 				ID:        r.id,
 				ClusterID: r.member.clusterID(),
-				Listen:    r.member.Cluster[r.id],
+				Listen:    listen,
 				Peers:     peers,
 				Logger:    r.logger.With("component", "transport"),
 			})

@@ -82,6 +82,12 @@ type Config struct {
 	// member's first start only: the membership is then kept in the
 	// store, and a Cluster given on a later start must agree with it.
 	Cluster Cluster
+	// PeerListen is the address this member listens on for its peers,
+	// HOST:PORT, when that is not its own address in Cluster: behind a
+	// proxy or a NAT, Cluster holds the address its peers dial and
+	// PeerListen the one it binds. Default: its address in Cluster. It is
+	// not stored: give it on every start.
+	PeerListen string
 	// Join starts a new member that joins a running cluster instead of
 	// founding one (first start only): Cluster is then the cluster's
 	// founding members (the Cluster they were started with) plus this
@@ -194,8 +200,18 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("member id: required with a cluster (one of %v)", c.Cluster.IDs()))
 		case c.Cluster[c.ID] == "":
 			errs = append(errs, fmt.Errorf("member id %d: not in the cluster %s", c.ID, c.Cluster))
-		case c.Cluster[c.ID] == c.Listen:
+		case c.Cluster[c.ID] == c.Listen && c.PeerListen == "":
 			errs = append(errs, fmt.Errorf("listen address %s is also member %d's peer address: clients and peers need two addresses", c.Listen, c.ID))
+		}
+	}
+	if c.PeerListen != "" {
+		switch _, _, err := net.SplitHostPort(c.PeerListen); {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("peer listen address %q: want HOST:PORT: %w", c.PeerListen, err))
+		case c.PeerListen == c.Listen:
+			errs = append(errs, fmt.Errorf("peer listen address %s is also the client listen address: clients and peers need two addresses", c.PeerListen))
+		case c.Transport != nil:
+			errs = append(errs, errors.New("peer listen address: not used with a Transport (it would be ignored)"))
 		}
 	}
 	if c.Join && (len(c.Cluster) == 0 || c.ID == 0) {
@@ -253,12 +269,13 @@ func New(cfg Config) (*Server, error) {
 	s.hub = newHub(s.log)
 	var err error
 	s.replica, err = openReplica(replicaConfig{
-		dir:       cfg.DataDir,
-		memberID:  cfg.ID,
-		cluster:   cfg.Cluster,
-		join:      cfg.Join,
-		transport: cfg.Transport,
-		tree:      tree.Options{MaxDataBytes: cfg.MaxDataBytes, Logger: s.log},
+		dir:        cfg.DataDir,
+		memberID:   cfg.ID,
+		cluster:    cfg.Cluster,
+		peerListen: cfg.PeerListen,
+		join:       cfg.Join,
+		transport:  cfg.Transport,
+		tree:       tree.Options{MaxDataBytes: cfg.MaxDataBytes, Logger: s.log},
 
 		snapshotEntries: cfg.SnapshotEntries,
 		catchUpEntries:  cfg.SnapshotCatchUpEntries,

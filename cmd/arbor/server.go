@@ -32,6 +32,7 @@ func serverFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (logs go to stderr)", Value: "info", EnvVars: []string{"ARBOR_LOG_LEVEL"}}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "id", Usage: "this member's id in its cluster (first start; later it is read from the data dir)", EnvVars: []string{"ARBOR_ID"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "cluster", Usage: "every member's peer address, `ID=HOST:PORT[,ID=HOST:PORT...]`, this member's included (first start only); with --join, the founders' --cluster plus this member", EnvVars: []string{"ARBOR_CLUSTER"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "listen-peer", Usage: "the peer address to bind, `HOST:PORT`, when it is not this member's address in --cluster (behind a proxy or NAT); give it on every start", EnvVars: []string{"ARBOR_LISTEN_PEER"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "join", Usage: "join a running cluster as a new member (first start only; add it with arbor member add, then promote it)", EnvVars: []string{"ARBOR_JOIN"}}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "snapshot-entries", Usage: "entries applied between two Raft snapshots (each lets the log be compacted)", Value: raftnode.DefaultSnapshotEntries, EnvVars: []string{"ARBOR_SNAPSHOT_ENTRIES"}}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "snapshot-catchup-entries", Usage: "entries the Raft log keeps behind a snapshot, for members that lag", Value: raftnode.DefaultCatchUpEntries, EnvVars: []string{"ARBOR_SNAPSHOT_CATCHUP_ENTRIES"}}),
@@ -135,6 +136,7 @@ func serverConfig(c *cli.Context, logs io.Writer) (server.Config, error) {
 	return server.Config{
 		ID:                c.Uint64("id"),
 		Cluster:           cluster,
+		PeerListen:        c.String("listen-peer"),
 		Join:              c.Bool("join"),
 		DataDir:           c.String("data-dir"),
 		Listen:            c.String("listen"),
