@@ -66,11 +66,19 @@ type Op[I, O any] struct {
 
 // String describes the operation for a violation report.
 func (o Op[I, O]) String() string {
-	s := fmt.Sprintf("client %d %v [%v, %v]", o.Client, o.Input, o.Call, o.Return)
+	s := fmt.Sprintf("client %d %s [%v, %v]", o.Client, show(o.Input), o.Call, o.Return)
 	if o.Outcome == OK {
-		return fmt.Sprintf("%s -> %v", s, o.Output)
+		return fmt.Sprintf("%s -> %s", s, show(o.Output))
 	}
 	return s + " " + o.Outcome.String()
+}
+
+// show formats v with %v, but quotes strings.
+func show(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprint(v)
 }
 
 // Recorder records the operations of concurrent clients with inputs of type
