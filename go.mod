@@ -3,6 +3,7 @@ module github.com/arbor-coord/arbor
 go 1.26.8
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/cockroachdb/pebble/v2 v2.1.7
 	github.com/gorilla/websocket v1.5.3
 	github.com/peterh/liner v1.2.3
