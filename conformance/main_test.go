@@ -72,6 +72,9 @@ func run(m *testing.M) int {
 		}
 	}
 	code := m.Run()
+	if s := runSummary(); s != "" {
+		fmt.Println(s)
+	}
 	if suite.shared != nil {
 		if err := suite.shared.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "conformance: stopping the shared cluster:", err)

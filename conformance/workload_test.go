@@ -19,8 +19,8 @@ import (
 
 // totals adds up the fault tests' summaries for the run's one-line report.
 var totals struct {
-	ran                      atomic.Bool
-	ops, faults, violations  atomic.Int64
+	ran                     atomic.Bool
+	ops, faults, violations atomic.Int64
 }
 
 // report adds a test's summary to the run's totals and logs it.
