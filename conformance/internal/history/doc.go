@@ -7,9 +7,10 @@
 //
 // The suite's contract:
 //
-//  1. Create one Recorder per workload, sharing one clock (NewRecorder's
-//     now, or Recorder.Now for times taken outside operations) so that
-//     times from different records compare.
+//  1. Create one Recorder per workload, all with the same now, so that
+//     times from different records compare; take times outside
+//     operations (a session's end, a watcher's lifetime) from
+//     Recorder.Now.
 //  2. Call Invoke just before sending a request and Pending.Return once its
 //     answer (or the decision to stop waiting) is known. A client has at
 //     most one operation in flight: its operations never overlap.
@@ -22,8 +23,8 @@
 //     checkers: CheckRegister (linearizability of get, set and cas, by
 //     porcupine), CheckSequential (sequential creates), CheckEphemerals and
 //     CheckWatches. Each names the operations involved in what it reports.
-//  5. On a failure, Save the history (and RegisterResult.Save the
-//     linearizability visualization) into the run's directory.
+//  5. On a failure, Save each history (and RegisterResult.Save the
+//     linearizability visualization) into a directory per workload.
 //
 // Indeterminate writes are modelled soundly: the checkers assume such a
 // write may have applied at any time after its call, or never.

@@ -1,9 +1,6 @@
 package history
 
 import (
-	"fmt"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -42,16 +39,7 @@ func TestCheckEphemerals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			vs := CheckEphemerals(ended, tt.reads, tt.final)
-			if got := rules(vs); !slices.Equal(got, tt.want) {
-				t.Fatalf("rules = %q, want %q\n%v", got, tt.want, vs)
-			}
-			all := fmt.Sprint(vs)
-			for _, m := range tt.mention {
-				if !strings.Contains(all, m) {
-					t.Errorf("violations do not mention %q: %v", m, vs)
-				}
-			}
+			checkViolations(t, CheckEphemerals(ended, tt.reads, tt.final), tt.want, tt.mention)
 		})
 	}
 }

@@ -16,13 +16,23 @@ func create(c int, call, ret time.Duration, data, name string, o Outcome) create
 
 func seq(n int) string { return fmt.Sprintf("/seq/n-%010d", n) }
 
-// rules returns the rules of vs, in order.
-func rules(vs []Violation) []string {
-	var rs []string
+// checkViolations fails t unless vs break the rules want, in order, and
+// their details mention each string of mention.
+func checkViolations(t *testing.T, vs []Violation, want, mention []string) {
+	t.Helper()
+	var rules []string
 	for _, v := range vs {
-		rs = append(rs, v.Rule)
+		rules = append(rules, v.Rule)
 	}
-	return rs
+	if !slices.Equal(rules, want) {
+		t.Fatalf("rules = %q, want %q\n%v", rules, want, vs)
+	}
+	all := fmt.Sprint(vs)
+	for _, m := range mention {
+		if !strings.Contains(all, m) {
+			t.Errorf("violations do not mention %q: %v", m, vs)
+		}
+	}
 }
 
 func TestCheckSequential(t *testing.T) {
@@ -86,16 +96,7 @@ func TestCheckSequential(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			vs := CheckSequential(tt.creates, tt.children)
-			if got := rules(vs); !slices.Equal(got, tt.want) {
-				t.Fatalf("rules = %q, want %q\n%v", got, tt.want, vs)
-			}
-			all := fmt.Sprint(vs)
-			for _, m := range tt.mention {
-				if !strings.Contains(all, m) {
-					t.Errorf("violations do not mention %q: %v", m, vs)
-				}
-			}
+			checkViolations(t, CheckSequential(tt.creates, tt.children), tt.want, tt.mention)
 		})
 	}
 }
