@@ -86,3 +86,5 @@ func (p *Proxy) CutAll() int {
 	}
 	return 0
 }
+func (p *Proxy) BlockAll()   {}
+func (p *Proxy) UnblockAll() {}
