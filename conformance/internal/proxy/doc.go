@@ -21,7 +21,9 @@
 //   - Delay(s, d) delivers every chunk read on a connection from s, in
 //     either direction, d after it was read, in order. Chunks wait in a
 //     timestamped queue per direction, so a delay adds latency without
-//     limiting throughput. A new delay applies to chunks read afterwards.
+//     slowing the stream to a chunk per d; only the queue's bound limits it,
+//     to Config.QueueBytes per d. A new delay applies to chunks read
+//     afterwards.
 //   - Cut(s) resets the connections from s open now; later ones are
 //     forwarded.
 //
