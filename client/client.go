@@ -117,7 +117,7 @@ func Connect(ctx context.Context, servers []string, opts ...Option) (*Client, er
 	var lastErr error
 	for i := 0; ; i++ {
 		server := c.servers[i%len(c.servers)]
-		dctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout)
+		dctx, cancel := context.WithTimeout(ctx, c.attemptTimeout(cfg.sessionTimeout))
 		cn, err := c.dial(dctx, server)
 		cancel()
 		if err == nil {
@@ -432,6 +432,19 @@ func (c *Client) run(cn *conn) {
 	}
 }
 
+// attemptTimeout bounds one attempt to connect to one server: the dial
+// timeout, but no more than the session timeout shared among the servers,
+// as ZooKeeper's clients do. A server that accepts connections and never
+// answers (a paused process, a lost network path) must not use up the time
+// the session has left to reach another.
+func (c *Client) attemptTimeout(sessionTimeout time.Duration) time.Duration {
+	return max(min(c.cfg.dialTimeout, sessionTimeout/time.Duration(len(c.servers))), minAttemptTimeout)
+}
+
+// minAttemptTimeout is the shortest attempt attemptTimeout allows, for a
+// long list of servers and a short session.
+const minAttemptTimeout = 100 * time.Millisecond
+
 // reconnect resumes the session on any server, within the session timeout
 // since the last contact; it returns nil once the session has ended.
 func (c *Client) reconnect() *conn {
@@ -449,7 +462,7 @@ func (c *Client) reconnect() *conn {
 		next := (c.current + 1 + i) % len(c.servers)
 		server := c.servers[next]
 		ctx, cancel := context.WithDeadline(c.stopCtx, deadline)
-		dctx, dcancel := context.WithTimeout(ctx, c.cfg.dialTimeout)
+		dctx, dcancel := context.WithTimeout(ctx, c.attemptTimeout(c.timeout))
 		cn, err := c.dial(dctx, server)
 		dcancel()
 		if err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -768,6 +769,55 @@ func TestSessionExpiredByClient(t *testing.T) {
 	log.await(t, StateExpired)
 	if c.State() != StateExpired {
 		t.Fatalf("State = %v", c.State())
+	}
+}
+
+// A server that accepts connections but never answers (a paused process)
+// must not use up the session: each attempt gets the session timeout
+// divided by the number of servers, so the client moves on and resumes
+// elsewhere. With only the dial timeout (5 s, longer than the session) as
+// the bound, the session expired on the first server it tried.
+func TestReconnectPastSilentServer(t *testing.T) {
+	s := newFakeServer(t)
+	s.timeoutMs = 1500
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // accepted, never answered
+		}
+	}()
+	log := newStateLog()
+	// The same fake member twice, around the silent one: the reconnect
+	// starts after the server it lost, so it meets the silent one first.
+	c, err := Connect(testCtx(t), []string{s.addr, silent.Addr().String(), s.addr},
+		WithOrderedServers(), WithStateFunc(log.record), WithBackoff(time.Millisecond, 20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(testCtx(t))
+	id := c.SessionID()
+	s.dropAll()
+	log.await(t, StateDisconnected)
+	log.await(t, StateConnected)
+	if _, err := c.Exists(testCtx(t), "/"); err != nil {
+		t.Fatalf("after the reconnect: %v", err)
+	}
+	if c.SessionID() != id || c.State() != StateConnected {
+		t.Fatalf("session %#x in state %v, want %#x connected", c.SessionID(), c.State(), id)
 	}
 }
 

@@ -56,7 +56,10 @@ func WithSessionTimeout(d time.Duration) Option {
 func WithOrderedServers() Option { return func(c *config) { c.ordered = true } }
 
 // WithDialTimeout bounds each attempt to open a connection and complete the
-// handshake (default 5s).
+// handshake (default 5s). An attempt is also bounded by the session timeout
+// divided by the number of servers (at least 100ms), so that one server
+// that never answers cannot use up the time the session has left to reach
+// another.
 func WithDialTimeout(d time.Duration) Option { return func(c *config) { c.dialTimeout = d } }
 
 // WithBackoff sets the bounds of the exponential backoff between connection
