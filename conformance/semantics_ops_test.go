@@ -12,8 +12,8 @@ import (
 	"github.com/arbor-coord/arbor/client"
 )
 
-// seqName matches a sequential node's name: the prefix given and a
-// 10-digit suffix.
+// seqSuffix matches the suffix of a sequential node's name: 10 digits,
+// after the prefix the create was given.
 var seqSuffix = regexp.MustCompile(`^[0-9]{10}$`)
 
 // TestSemanticsOpsCreateModes creates a node in every mode and checks the
