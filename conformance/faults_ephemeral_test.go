@@ -34,7 +34,7 @@ func TestFaultsEphemeral(t *testing.T) {
 	c := ownCluster(t, cluster.Options{SnapshotEntries: 500})
 
 	setup := connect(t, c.ClientAddrs())
-	dir := testRoot(t, setup) + "/e"
+	dir := scratchRoot(t, setup) + "/e"
 	if _, err := setup.Create(ctxT(t), dir, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func TestFaultsRegister(t *testing.T) {
 	c := ownCluster(t, cluster.Options{SnapshotEntries: 500})
 
 	setup := connect(t, c.ClientAddrs())
-	root := testRoot(t, setup)
+	root := scratchRoot(t, setup)
 	key := func(i int) string { return fmt.Sprintf("%s/k%d", root, i) }
 	for i := range registerKeys {
 		if _, err := setup.Create(ctxT(t), key(i), []byte{}); err != nil {

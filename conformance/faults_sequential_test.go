@@ -28,7 +28,7 @@ func TestFaultsSequential(t *testing.T) {
 	c := ownCluster(t, cluster.Options{SnapshotEntries: 500})
 
 	setup := connect(t, c.ClientAddrs())
-	parent := testRoot(t, setup) + "/q"
+	parent := scratchRoot(t, setup) + "/q"
 	if _, err := setup.Create(ctxT(t), parent, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestFaultsWatch(t *testing.T) {
 	c := ownCluster(t, cluster.Options{SnapshotEntries: 500})
 
 	setup := connect(t, c.ClientAddrs())
-	dir := testRoot(t, setup) + "/w"
+	dir := scratchRoot(t, setup) + "/w"
 	writes := history.NewRecorder[string, uint64](nil)
 	key := func(i int) string { return fmt.Sprintf("%s/k%d", dir, i) }
 	// The setup's creates are writes under the prefix too.

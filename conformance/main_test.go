@@ -199,11 +199,7 @@ func ctxT(t testing.TB) context.Context {
 // deletes it with everything below when the test ends.
 func testRoot(t testing.TB, c *client.Client) string {
 	t.Helper()
-	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
-	root := fmt.Sprintf("/conformance/%s-%s", name, strconv.FormatInt(time.Now().UnixNano(), 36))
-	if _, err := c.Create(ctxT(t), root, nil, client.WithParents()); err != nil {
-		t.Fatalf("creating the test's root %s: %v", root, err)
-	}
+	root := scratchRoot(t, c)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
@@ -211,6 +207,19 @@ func testRoot(t testing.TB, c *client.Client) string {
 			t.Logf("deleting %s: %v", root, err)
 		}
 	})
+	return root
+}
+
+// scratchRoot creates a fresh node for the test to work under, unique
+// across runs, and leaves it: for a test on a cluster of its own, thrown
+// away with its nodes when the test ends.
+func scratchRoot(t testing.TB, c *client.Client) string {
+	t.Helper()
+	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
+	root := fmt.Sprintf("/conformance/%s-%s", name, strconv.FormatInt(time.Now().UnixNano(), 36))
+	if _, err := c.Create(ctxT(t), root, nil, client.WithParents()); err != nil {
+		t.Fatalf("creating the test's root %s: %v", root, err)
+	}
 	return root
 }
 

@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"context"
 	"testing"
 
 	"github.com/arbor-coord/arbor/client"
@@ -93,20 +92,4 @@ func TestSemanticsSessionSurvivesMemberCrash(t *testing.T) {
 			mustOK(t, c.Close(ctx), "close")
 		})
 	}
-}
-
-// converge waits for a leader and for every member to reach the same
-// state digest.
-func converge(t *testing.T, cl *cluster.Cluster) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitBound*2)
-	defer cancel()
-	if _, err := cl.WaitLeader(ctx); err != nil {
-		t.Fatalf("no leader after the restart: %v", err)
-	}
-	digests, err := cl.Converge(ctx)
-	if err != nil {
-		t.Fatalf("members did not converge: %v", err)
-	}
-	t.Logf("converged: %v", digests)
 }

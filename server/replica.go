@@ -305,7 +305,13 @@ func (r *replica) start(ctx context.Context, cmd *tree.Command) (pending, error)
 	cmd.TimeMs = r.now().UnixMilli()
 	data, err := tree.EncodeCommand(cmd)
 	if err != nil {
-		return pending{}, fmt.Errorf("propose: %w: %v", errcode.BadArguments, err)
+		// A request the command format cannot carry: too large, or an
+		// ACL with too many entries (InvalidACL, as the tree would say).
+		code := errcode.BadArguments
+		if errors.Is(err, errcode.InvalidACL) {
+			code = errcode.InvalidACL
+		}
+		return pending{}, fmt.Errorf("propose: %w: %v", code, err)
 	}
 	ch := r.waits.register(cmd.ID)
 	// The term before the proposal: a later one would let a proposal lost

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/arbor-coord/arbor/internal/errcode"
 	"github.com/arbor-coord/arbor/internal/protoscan"
 	"github.com/arbor-coord/arbor/tree/internal/treepb"
 )
@@ -232,7 +233,8 @@ func (e *encoder) create(op *Create) (*treepb.Create, error) {
 
 func (e *encoder) acl(acl []ACL) ([]*treepb.ACL, error) {
 	if len(acl) > MaxACLEntries {
-		return nil, fmt.Errorf("%d ACL entries, more than MaxACLEntries (%d)", len(acl), MaxACLEntries)
+		// The same answer as the tree's own check (fixACL) would give.
+		return nil, fmt.Errorf("%w: %d ACL entries, more than MaxACLEntries (%d)", errcode.InvalidACL, len(acl), MaxACLEntries)
 	}
 	e.aclEntries += len(acl)
 	if e.aclEntries > MaxCommandACLEntries {

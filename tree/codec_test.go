@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/arbor-coord/arbor/internal/errcode"
 	"github.com/arbor-coord/arbor/internal/protoscan"
 	"github.com/arbor-coord/arbor/tree/internal/treepb"
 )
@@ -276,6 +277,11 @@ func TestEncodeCommandRejects(t *testing.T) {
 			b, err := EncodeCommand(tc.cmd)
 			if err == nil {
 				t.Fatalf("EncodeCommand succeeded (%d bytes), want an error", len(b))
+			}
+			// An ACL over MaxACLEntries is the client's InvalidACL, as
+			// the tree's own check says; nothing else is.
+			if want := strings.HasSuffix(tc.name, "ACL too long") || strings.HasSuffix(tc.name, "acl too long"); errors.Is(err, errcode.InvalidACL) != want {
+				t.Errorf("errors.Is(%v, InvalidACL) = %t, want %t", err, !want, want)
 			}
 			t.Log(err)
 		})
