@@ -218,7 +218,7 @@ func TestBadArguments(t *testing.T) {
 	_, err = c.Create(ctx, "/t", nil, WithACL())
 	wantCode(t, err, ErrInvalidACL, "create", "/t")
 	_, err = c.Multi(ctx, CreateOp("/ok", nil), DeleteOp("bad", -1))
-	wantCode(t, err, ErrBadArguments, "delete", "bad")
+	wantCode(t, err, ErrBadArguments, "multi", "bad") // as the member would say it
 	_, err = c.ReadMulti(ctx, GetOp("/ok"), ChildrenOp("/a/"))
 	wantCode(t, err, ErrBadArguments, "children", "/a/")
 	_, err = c.ReadMulti(ctx, ExistsOp("/ok"), ReadOp{})
@@ -253,6 +253,17 @@ func TestMulti(t *testing.T) {
 	}
 	if res, err := c.Multi(ctx); res != nil || err != nil {
 		t.Fatalf("empty Multi = %v, %v", res, err)
+	}
+	// An op the client refuses itself reads like one the member refused:
+	// Op "multi", and the results say which op it was; nothing is sent.
+	before := s.receivedCount()
+	res, err = c.Multi(ctx, CreateOp("/o", nil), SetOp("/bad/", nil, -1), CreateOp("/p", nil, WithACL()))
+	wantCode(t, err, ErrBadArguments, "multi", "/bad/")
+	if len(res) != 3 || !errors.Is(res[0].Err, ErrRuntimeInconsistency) || res[1].Err != err || !errors.Is(res[2].Err, ErrRuntimeInconsistency) {
+		t.Fatalf("refused Multi results = %+v", res)
+	}
+	if n := s.receivedCount(); n != before {
+		t.Fatalf("a refused multi sent %d requests", n-before)
 	}
 }
 

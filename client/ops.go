@@ -338,17 +338,35 @@ type OpResult struct {
 	Err error
 }
 
+// refusedMulti is the outcome of a Multi whose op i the client refused
+// before sending anything (a bad path, an empty ACL): as if the member had
+// refused it, op i's error with Op "multi", and every other op not tried.
+func refusedMulti(ops []Op, i int, err error) ([]OpResult, error) {
+	e := &Error{Op: "multi", Path: ops[i].path, Code: errcode.BadArguments}
+	var opErr *Error
+	if errors.As(err, &opErr) {
+		e.Code, e.Reason = opErr.Code, opErr.Reason
+	}
+	out := make([]OpResult, len(ops))
+	for j := range out {
+		out[j].Err = &Error{Op: "multi", Path: ops[j].path, Code: errcode.RuntimeInconsistency}
+	}
+	out[i].Err = e
+	return out, e
+}
+
 // Multi applies ops atomically, all or none, and returns one result per op.
 // If one fails, the error is that op's *Error (Op "multi", the op's path)
 // and the results say which one it was. A Multi of no ops sends nothing.
 func (c *Client) Multi(ctx context.Context, ops ...Op) ([]OpResult, error) {
 	m := &wire.Multi{Ops: make([]*wire.MultiOp, len(ops))}
 	for i, o := range ops {
-		if o.err != nil {
-			return nil, o.err
+		err := o.err
+		if err == nil && o.op == nil {
+			err = badArgs("multi", "", "zero Op")
 		}
-		if o.op == nil {
-			return nil, badArgs("multi", "", "zero Op")
+		if err != nil {
+			return refusedMulti(ops, i, err)
 		}
 		m.Ops[i] = o.op
 	}
