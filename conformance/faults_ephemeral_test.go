@@ -191,7 +191,11 @@ func ownEphemerals(ctx context.Context, c *cluster.Cluster, dir string, owner in
 	if !byCut {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := cl.Close(cctx); err == nil {
+		// Close returns nil too when the client had already declared the
+		// session expired on its own (no contact for the timeout): the
+		// cluster's word, that the session is gone, is only a close
+		// that ends the client as closed.
+		if err := cl.Close(cctx); err == nil && errors.Is(cl.Err(), client.ErrClosed) {
 			ends.Ended(sid, rec.Now())
 		}
 		return sid, nil
