@@ -17,8 +17,6 @@ import (
 // so that operations on one key overlap and race.
 const registerKeys = 3
 
-type registerOp = history.Op[history.RegisterInput, history.RegisterOutput]
-
 // TestFaultsRegister: concurrent clients get (after a sync), set and
 // compare-and-set a few nodes while the nemesis kills, pauses and
 // partitions members; the history of every key must be linearizable

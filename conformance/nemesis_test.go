@@ -110,15 +110,6 @@ var faults = []fault{
 	}},
 }
 
-// faultNames returns the names of faults, for a test's log.
-func faultNames(fs []fault) []string {
-	names := make([]string, len(fs))
-	for i, f := range fs {
-		names[i] = f.name
-	}
-	return names
-}
-
 // nemesis injects faults into a cluster, one at a time, from a seeded
 // schedule.
 type nemesis struct {
