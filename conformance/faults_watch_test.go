@@ -69,12 +69,13 @@ func TestFaultsWatch(t *testing.T) {
 	}
 
 	var cuts int
+	cutRng := rand.New(rand.NewPCG(rng.Uint64(), 6))
 	faults := faultRun(t, c, p, rng, func(ctx context.Context) {
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cuts = cutClients(ctx, c, rand.New(rand.NewPCG(rng.Uint64(), 6)), time.Second)
+			cuts = cutClients(ctx, c, cutRng, time.Second)
 		}()
 		var mu sync.Mutex
 		n := 0

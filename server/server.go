@@ -297,6 +297,7 @@ func New(cfg Config) (*Server, error) {
 		_ = s.replica.close(context.Background())
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
+	s.sessions.proposeTimeout = cfg.RequestTimeout
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		_ = s.replica.close(context.Background())

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -41,6 +40,12 @@ type sessions struct {
 	forward func(leader uint64, ids []int64) bool
 	// status is the member's raft status (the replica node's; tests set it).
 	status func() raftnode.Status
+	// proposeTimeout bounds the wait for one expiry to apply (the
+	// server's RequestTimeout). An expiry proposed just before this member
+	// lost its leadership may never apply, and the tick that waits for it
+	// must go on: waiting forever stopped every later expiry, so that once
+	// this member led again no session ever expired.
+	proposeTimeout time.Duration
 
 	mu      sync.Mutex // guards the fields below
 	tracker *session.Tracker
@@ -58,7 +63,7 @@ func newSessions(r *replica, limits session.Limits, now func() time.Duration, lo
 	if err := limits.Validate(); err != nil {
 		return nil, err
 	}
-	s := &sessions{r: r, limits: limits, now: now, log: log, touched: make(map[int64]struct{})}
+	s := &sessions{r: r, limits: limits, now: now, log: log, touched: make(map[int64]struct{}), proposeTimeout: DefaultRequestTimeout}
 	s.status = r.node.Status
 	s.leader = s.status().Role == raftnode.RoleLeader
 	if r.transport != nil {
@@ -257,13 +262,15 @@ func (s *sessions) expireDue(ctx context.Context) int {
 }
 
 func (s *sessions) expire(ctx context.Context, id int64) bool {
-	res, err := s.r.propose(ctx, &tree.Command{System: true, Op: &tree.CloseSession{ID: id, Expired: true}})
+	pctx, cancel := context.WithTimeout(ctx, s.proposeTimeout)
+	defer cancel()
+	res, err := s.r.propose(pctx, &tree.Command{System: true, Op: &tree.CloseSession{ID: id, Expired: true}})
 	switch {
 	case err == nil && (res.Code == errcode.Ok || res.Code == errcode.SessionExpired):
 		s.log.Info("session expired", "session", fmt.Sprintf("%#x", id))
 		return res.Code == errcode.Ok
-	case errors.Is(err, context.Canceled):
-		return false
+	case ctx.Err() != nil:
+		return false // the member is stopping
 	}
 	s.log.Warn("session expiry not applied; retrying", "session", fmt.Sprintf("%#x", id), "err", err)
 	s.mu.Lock()

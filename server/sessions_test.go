@@ -13,6 +13,7 @@ import (
 
 	"github.com/arbor-coord/arbor/internal/errcode"
 	"github.com/arbor-coord/arbor/server/raftnode"
+	"github.com/arbor-coord/arbor/server/transport"
 	"github.com/arbor-coord/arbor/session"
 	"github.com/arbor-coord/arbor/tree"
 )
@@ -293,5 +294,65 @@ func TestSessionsFollowApply(t *testing.T) {
 	}
 	if s.count() != 0 || s.touch(0x0200000000000001) {
 		t.Fatal("session ended elsewhere still tracked")
+	}
+}
+
+// TestSessionExpiryNeverApplied: a leader's expiry proposal that never
+// applies (the member lost its leadership, or never had a quorum) must not
+// stop the expiry loop. The tick gives up after proposeTimeout and keeps
+// the session for the next one. It used to wait forever, so that once the
+// member led again no session ever expired (found by the conformance
+// suite's ephemeral workload: ephemerals of expired sessions stayed).
+func TestSessionExpiryNeverApplied(t *testing.T) {
+	// Member 1 of a cluster of three whose peers never run: it never has
+	// a leader, so every proposal waits.
+	network := transport.NewNetwork(1, discard())
+	defer network.Close()
+	r, err := openReplica(replicaConfig{
+		dir: "member", fs: vfs.NewMem(), cacheBytes: 8 << 20, memberID: 1,
+		cluster:   Cluster{1: "127.0.0.1:1", 2: "127.0.0.1:2", 3: "127.0.0.1:3"},
+		transport: network.Add(1),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeReplica(t, r)
+	clock := &fakeClock{}
+	s := newTestSessions(t, r, clock)
+	s.proposeTimeout = 50 * time.Millisecond
+	// It believes it leads, as a leader cut off does for a moment.
+	s.status = func() raftnode.Status { return raftnode.Status{Role: raftnode.RoleLeader} }
+	const id = 0x42
+	s.mu.Lock()
+	if err := s.tracker.Add(id, 2*time.Second, clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Unlock()
+	s.tick(context.Background()) // it starts leading: a full timeout for all
+	if got := s.count(); got != 1 {
+		t.Fatalf("%d sessions tracked, want 1", got)
+	}
+	clock.add(time.Minute)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.tick(context.Background()) // no deadline but proposeTimeout
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the expiry tick is still waiting for a proposal that cannot apply")
+	}
+	// Kept for the next tick, so the expiry is retried, never lost.
+	if got := s.count(); got != 1 {
+		t.Fatalf("%d sessions tracked after the failed expiry, want 1", got)
+	}
+	clock.add(time.Minute)
+	s.mu.Lock()
+	due := s.tracker.Expired(clock.now())
+	s.mu.Unlock()
+	if !slices.Equal(due, []int64{id}) {
+		t.Fatalf("due after the failed expiry: %v, want [%#x]", due, id)
 	}
 }
