@@ -27,6 +27,10 @@ func TestSemanticsWatchDataOneShot(t *testing.T) {
 	wantEvent(t, ch, client.EventNodeDataChanged, p, st1.Mzxid)
 	wantClosed(t, ch, "the data watch after it fired")
 
+	// The writer may be on another member: without a sync, w's member
+	// may serve v1 still (reads are sequentially consistent, not
+	// linearizable).
+	mustOK(t, w.Sync(ctxT(t), p), "sync")
 	data, _, ch, err := w.GetW(ctxT(t), p)
 	mustOK(t, err, "getW again")
 	if string(data) != "v2" {
