@@ -98,6 +98,8 @@ func TestSemanticsSequentialConcurrent(t *testing.T) {
 			t.Errorf("number %d was never given (the numbers must be exactly 0..%d)", n, clients*each-1)
 		}
 	}
+	// The creates went through other clients, maybe other members.
+	mustOK(t, c0.Sync(ctxT(t), root), "sync")
 	children, st, err := c0.Children(ctxT(t), root)
 	mustOK(t, err, "children")
 	if len(children) != clients*each || st.Cversion != clients*each {
