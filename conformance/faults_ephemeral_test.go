@@ -28,10 +28,7 @@ const ephemeralSessionTimeout = 2 * time.Second
 // ephemerals, and none may be left once the run is over: an ephemeral
 // never outlives its session.
 func TestFaultsEphemeral(t *testing.T) {
-	p := faultProfile()
-	rng := rand.New(rand.NewPCG(uint64(seed(t)), 4))
-	t.Log(p)
-	c := ownCluster(t, cluster.Options{SnapshotEntries: 500})
+	p, rng, c := faultTest(t, 4)
 
 	setup := connect(t, c.ClientAddrs())
 	dir := scratchRoot(t, setup) + "/e"
@@ -127,16 +124,7 @@ func TestFaultsEphemeral(t *testing.T) {
 
 	ops := rec.Ops()
 	violations := history.CheckEphemerals(ends.Times(), ops, left)
-	for _, v := range violations {
-		t.Errorf("ephemerals: %s", v)
-	}
-	if len(violations) > 0 {
-		d := artifactDir(t)
-		if err := rec.Save(d); err != nil {
-			t.Errorf("saving the history: %v", err)
-		}
-		t.Errorf("history saved in %s", d)
-	}
+	reportViolations(t, "ephemerals", violations, rec.Save)
 	t.Logf("%d sessions (%d cut off), %d ephemerals, %d reads (%d found the node)",
 		sessions, len(cut), reg.count(), len(ops), countExists(ops))
 	if sessions < 3 || len(ops) < 20 {

@@ -3,13 +3,11 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
-	"github.com/arbor-coord/arbor/conformance/internal/cluster"
 	"github.com/arbor-coord/arbor/conformance/internal/history"
 )
 
@@ -24,10 +22,7 @@ const registerKeys = 3
 // without a sync, must never go back in time nor miss its own writes
 // (ZooKeeper's sequential consistency).
 func TestFaultsRegister(t *testing.T) {
-	p := faultProfile()
-	rng := rand.New(rand.NewPCG(uint64(seed(t)), 1))
-	t.Log(p)
-	c := ownCluster(t, cluster.Options{SnapshotEntries: 500})
+	p, rng, c := faultTest(t, 1)
 
 	setup := connect(t, c.ClientAddrs())
 	root := scratchRoot(t, setup)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
-	"github.com/arbor-coord/arbor/conformance/internal/cluster"
 	"github.com/arbor-coord/arbor/conformance/internal/history"
 )
 
@@ -22,10 +21,7 @@ import (
 // create lost, no create applied twice, no name given twice, and names
 // in the order the creates were made.
 func TestFaultsSequential(t *testing.T) {
-	p := faultProfile()
-	rng := rand.New(rand.NewPCG(uint64(seed(t)), 2))
-	t.Log(p)
-	c := ownCluster(t, cluster.Options{SnapshotEntries: 500})
+	p, rng, c := faultTest(t, 2)
 
 	setup := connect(t, c.ClientAddrs())
 	parent := scratchRoot(t, setup) + "/q"
@@ -65,20 +61,7 @@ func TestFaultsSequential(t *testing.T) {
 	children := listData(t, connect(t, c.ClientAddrs()), parent)
 	ops := rec.Ops()
 	violations := history.CheckSequential(ops, children)
-	for i, v := range violations {
-		if i == 20 {
-			t.Errorf("... and %d more", len(violations)-i)
-			break
-		}
-		t.Errorf("sequential creates: %s", v)
-	}
-	if len(violations) > 0 {
-		dir := artifactDir(t)
-		if err := rec.Save(dir); err != nil {
-			t.Errorf("saving the history: %v", err)
-		}
-		t.Errorf("history saved in %s", dir)
-	}
+	reportViolations(t, "sequential creates", violations, rec.Save)
 	acked := countOutcome(ops, history.OK)
 	t.Logf("%d creates, %d acknowledged, %d indeterminate, %d children", len(ops), acked, countOutcome(ops, history.Unknown), len(children))
 	if acked < 20 {

@@ -2,14 +2,17 @@ package conformance
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
-	"github.com/arbor-coord/arbor/conformance/internal/cluster"
 	"github.com/arbor-coord/arbor/conformance/internal/history"
 )
 
@@ -24,10 +27,7 @@ const watchKeys = 4
 // order, or a catch-up event that covers it, and nothing that was never
 // written.
 func TestFaultsWatch(t *testing.T) {
-	p := faultProfile()
-	rng := rand.New(rand.NewPCG(uint64(seed(t)), 5))
-	t.Log(p)
-	c := ownCluster(t, cluster.Options{SnapshotEntries: 500})
+	p, rng, c := faultTest(t, 5)
 
 	setup := connect(t, c.ClientAddrs())
 	dir := scratchRoot(t, setup) + "/w"
@@ -114,20 +114,14 @@ func TestFaultsWatch(t *testing.T) {
 
 	ops := writes.Ops()
 	violations := history.CheckWatches(ops, seen)
-	for i, v := range violations {
-		if i == 20 {
-			t.Errorf("... and %d more", len(violations)-i)
-			break
+	reportViolations(t, "watches", violations, func(dir string) error {
+		// The writes as history.json, what each watcher saw beside them.
+		b, err := json.MarshalIndent(seen, "", "\t")
+		if err != nil {
+			return err
 		}
-		t.Errorf("watches: %s", v)
-	}
-	if len(violations) > 0 {
-		d := artifactDir(t)
-		if err := writes.Save(d); err != nil {
-			t.Errorf("saving the history: %v", err)
-		}
-		t.Errorf("writes saved in %s; the watchers' events are in the test log above", d)
-	}
+		return errors.Join(writes.Save(dir), os.WriteFile(filepath.Join(dir, "watchers.json"), b, 0o644))
+	})
 	events := 0
 	for _, w := range seen {
 		events += len(w.Events)

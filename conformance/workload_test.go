@@ -59,6 +59,28 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
+// reportViolations fails the test with each violation a checker found
+// (the first 20: one broken rule often shows hundreds of times), and saves
+// the history for a post-mortem.
+func reportViolations(t *testing.T, what string, vs []history.Violation, save func(dir string) error) {
+	t.Helper()
+	for i, v := range vs {
+		if i == 20 {
+			t.Errorf("... and %d more", len(vs)-i)
+			break
+		}
+		t.Errorf("%s: %s", what, v)
+	}
+	if len(vs) == 0 {
+		return
+	}
+	dir := artifactDir(t)
+	if err := save(dir); err != nil {
+		t.Errorf("saving the history: %v", err)
+	}
+	t.Errorf("history saved in %s", dir)
+}
+
 // outcome maps a write's error to what the history knows of it: an error
 // that says the write certainly did nothing is a Fail; one that leaves it
 // open (the connection, the session or the wait ended first) is Unknown.
@@ -169,6 +191,18 @@ func runWorkers(ctx context.Context, ws []*worker, step func(ctx context.Context
 // the operation as indeterminate.
 func opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+}
+
+// faultTest starts a fault test: its profile, its seeded random source
+// (stream tells the tests' streams apart) and a cluster of its own, with
+// snapshots every 500 entries so that faults meet snapshots and log
+// compaction.
+func faultTest(t *testing.T, stream uint64) (profile, *rand.Rand, *cluster.Cluster) {
+	t.Helper()
+	p := faultProfile()
+	rng := rand.New(rand.NewPCG(uint64(seed(t)), stream))
+	t.Log(p)
+	return p, rng, ownCluster(t, cluster.Options{SnapshotEntries: 500})
 }
 
 // faultRun runs a workload against c while a nemesis makes faults, for the
