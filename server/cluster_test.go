@@ -55,8 +55,9 @@ func TestConfigCluster(t *testing.T) {
 	if err := (Config{ID: 2, Cluster: three}).Validate(); err != nil {
 		t.Errorf("member 2 of three: %v", err)
 	}
-	// Behind a proxy, the cluster address may even be the client one's
-	// port elsewhere: only the bound addresses must differ.
+	// With a peer listen address, the member's cluster address (served
+	// by a proxy elsewhere) may equal its client address: only the
+	// addresses it binds must differ.
 	if err := (Config{ID: 1, Cluster: three, Listen: "127.0.0.1:7281", PeerListen: "127.0.0.1:7291"}).Validate(); err != nil {
 		t.Errorf("member 1 of three with a peer listen address: %v", err)
 	}
