@@ -141,8 +141,7 @@ type watcher struct {
 
 	mu   sync.Mutex // guards the embedded Watcher, last and ended
 	last uint64     // the highest zxid seen
-	// ended is when the session ended, if it did: the watcher saw
-	// nothing after.
+	// ended is when the session expired, if it did.
 	ended time.Duration
 }
 
@@ -194,8 +193,12 @@ func (w *watcher) stop(zxid uint64) history.Watcher {
 	defer w.mu.Unlock()
 	w.End = w.rec.Now()
 	if w.ended != 0 {
-		// Writes after the session ended are not this watcher's to see.
-		w.End = w.ended
+		// Its session expired (its client lost contact for the whole
+		// timeout, which a full restart or a pause may cause): the events
+		// of writes before the loss may have been on the way, and those
+		// after were not its to see. Nothing is required of it, but what
+		// it saw is still checked (no phantom, no duplicate, in order).
+		w.End = w.Start
 		w.Name += " (session expired)"
 	}
 	out := w.Watcher
