@@ -3,13 +3,12 @@ package conformance
 import (
 	"bytes"
 	"errors"
-	"io"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/conformance/internal/proxy"
 )
 
 // waitBound bounds every wait of the semantics tests for something the
@@ -245,123 +244,30 @@ func (r *stateRecorder) String() string {
 	return b.String()
 }
 
-// forwarder is a loopback TCP forwarder a test puts between one client and
+// forwarder is a loopback TCP proxy a test puts between one client and
 // one member, to take that client's network away without touching the
 // cluster: Drop closes its connections (the client reconnects through it),
-// Cut closes them and refuses every new one from then on.
-type forwarder struct {
-	ln     net.Listener
-	target string
+// Cut closes them and black-holes every new one from then on.
+type forwarder struct{ *proxy.Proxy }
 
-	mu      sync.Mutex
-	cut     bool
-	conns   map[net.Conn]struct{}
-	dropped int
-
-	wg sync.WaitGroup
-}
-
-// startForwarder listens on a free loopback port and forwards every
-// connection to target, until the test ends.
+// startForwarder forwards every connection to target until the test ends.
 func startForwarder(t testing.TB, target string) *forwarder {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := proxy.New(proxy.Config{Target: target})
 	if err != nil {
 		t.Fatalf("forwarder: %v", err)
 	}
-	f := &forwarder{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	f.wg.Add(1)
-	go f.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		f.closeConns(true)
-		f.wg.Wait()
-	})
-	return f
-}
-
-func (f *forwarder) Addr() string { return f.ln.Addr().String() }
-
-func (f *forwarder) serve() {
-	defer f.wg.Done()
-	for {
-		in, err := f.ln.Accept()
-		if err != nil {
-			return
-		}
-		f.wg.Add(1)
-		go f.forward(in)
-	}
-}
-
-func (f *forwarder) forward(in net.Conn) {
-	defer f.wg.Done()
-	if !f.track(in) {
-		in.Close()
-		return
-	}
-	out, err := net.DialTimeout("tcp", f.target, 5*time.Second)
-	if err != nil {
-		f.untrack(in)
-		in.Close()
-		return
-	}
-	if !f.track(out) {
-		f.untrack(in)
-		in.Close()
-		out.Close()
-		return
-	}
-	done := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(out, in)
-		out.Close()
-		in.Close()
-		close(done)
-	}()
-	_, _ = io.Copy(in, out)
-	in.Close()
-	out.Close()
-	<-done
-	f.untrack(in)
-	f.untrack(out)
-}
-
-// track registers conn, or reports false if the forwarder is cut.
-func (f *forwarder) track(conn net.Conn) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cut {
-		return false
-	}
-	f.conns[conn] = struct{}{}
-	return true
-}
-
-func (f *forwarder) untrack(conn net.Conn) {
-	f.mu.Lock()
-	delete(f.conns, conn)
-	f.mu.Unlock()
-}
-
-func (f *forwarder) closeConns(cut bool) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if cut {
-		f.cut = true
-	}
-	n := len(f.conns)
-	for conn := range f.conns {
-		conn.Close()
-	}
-	f.dropped += n
-	return n
+	t.Cleanup(func() { p.Close() })
+	return &forwarder{p}
 }
 
 // Drop closes every connection through the forwarder; new ones are still
 // forwarded. It returns how many it closed.
-func (f *forwarder) Drop() int { return f.closeConns(false) }
+func (f *forwarder) Drop() int { return f.CutAll() }
 
-// Cut closes every connection and refuses new ones for good: the client
-// behind it has lost its network.
-func (f *forwarder) Cut() { f.closeConns(true) }
+// Cut closes every connection and forwards nothing more, for good: the
+// client behind it has lost its network.
+func (f *forwarder) Cut() {
+	f.BlockAll()
+	f.CutAll()
+}
