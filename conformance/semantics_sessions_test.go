@@ -109,7 +109,7 @@ func TestSemanticsEphemeralSurvivesReconnect(t *testing.T) {
 }
 
 // TestSemanticsEphemeralVanishOnExpiry takes a client's network away (a
-// forwarder that cuts every connection and refuses new ones): the leader
+// forwarder that cuts every connection and black-holes new ones): the leader
 // expires the session after its timeout and deletes its ephemerals, and
 // the client reports the session expired.
 func TestSemanticsEphemeralVanishOnExpiry(t *testing.T) {
