@@ -54,6 +54,7 @@ func TestFaultsWatch(t *testing.T) {
 		w.Name = fmt.Sprintf("watcher %d (member %d first)", i, c.Members()[i])
 		rot := append(append([]string(nil), addrs[i:]...), addrs[:i]...)
 		w.c = connect(t, rot,
+			client.WithSessionTimeout(faultSessionTimeout),
 			client.WithOrderedServers(),
 			client.WithWatchBuffer(1<<16),
 			client.WithBackoff(20*time.Millisecond, 500*time.Millisecond),
@@ -101,8 +102,10 @@ func TestFaultsWatch(t *testing.T) {
 
 	// A last write, after every other: each watcher stops once it has seen
 	// it, so that it saw everything before it.
+	// A client of its own: the setup's session may have expired over
+	// the faults.
 	fence := writes.Invoke(-2, key(0))
-	st, err := setup.Set(ctxT(t), key(0), []byte("fence"), -1)
+	st, err := connect(t, c.ClientAddrs()).Set(ctxT(t), key(0), []byte("fence"), -1)
 	if err != nil {
 		t.Fatalf("the last write: %v", err)
 	}

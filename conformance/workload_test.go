@@ -103,6 +103,12 @@ func unexpected(err error) bool {
 	return errors.Is(err, client.ErrBadArguments) || errors.Is(err, client.ErrNoAuth) || errors.Is(err, client.ErrInvalidACL)
 }
 
+// faultSessionTimeout is the session timeout of the fault workloads'
+// clients: longer than the worst outage the nemesis makes (a full-cluster
+// restart held 2.5 s, then an election, on a loaded machine), so that
+// their sessions live through the faults, as a production timeout would.
+const faultSessionTimeout = 10 * time.Second
+
 // worker is one client of a workload: it redials with a new session when
 // its session ends, so a workload keeps its load through expiries.
 type worker struct {
@@ -122,7 +128,7 @@ func newWorkers(c *cluster.Cluster, n int, opts ...client.Option) []*worker {
 	for i := range ws {
 		rot := append(append([]string(nil), addrs[i%len(addrs):]...), addrs[:i%len(addrs)]...)
 		ws[i] = &worker{id: i, addrs: rot, opts: append([]client.Option{
-			client.WithSessionTimeout(sessionTimeout),
+			client.WithSessionTimeout(faultSessionTimeout),
 			client.WithOrderedServers(),
 			client.WithBackoff(20*time.Millisecond, 500*time.Millisecond),
 		}, opts...)}
