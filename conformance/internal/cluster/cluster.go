@@ -520,13 +520,18 @@ func (c *Cluster) Status(ctx context.Context, id uint64, digest bool) (Status, e
 }
 
 // running returns the ids of the members whose processes run and are not
-// paused.
+// paused (a process that exited on its own does not run: see Exited).
 func (c *Cluster) running() []uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var ids []uint64
 	for _, m := range c.members {
-		if m.proc != nil && !m.proc.paused {
+		if m.proc == nil || m.proc.paused {
+			continue
+		}
+		select {
+		case <-m.proc.done:
+		default:
 			ids = append(ids, m.ID)
 		}
 	}
@@ -575,6 +580,9 @@ func (c *Cluster) Converge(ctx context.Context) (map[uint64]string, error) {
 		ok := len(c.running()) == len(c.members)
 		if !ok {
 			last = "not every member runs"
+			if exited := c.Exited(); len(exited) > 0 {
+				return nil, fmt.Errorf("cluster: members exited on their own: %v", exited)
+			}
 		}
 		index := ""
 		for _, m := range c.members {
