@@ -126,7 +126,9 @@ func TestFaultsEphemeral(t *testing.T) {
 	violations := history.CheckEphemerals(ends.Times(), ops, left)
 	reportViolations(t, "ephemerals", violations, rec.Save)
 	t.Logf("%d sessions (%d cut off), %d ephemerals, %d reads (%d found the node)",
-		sessions, len(cut), reg.count(), len(ops), countExists(ops))
+		sessions, len(cut), reg.count(), len(ops), countIf(ops, func(op history.Op[string, history.EphemeralRead]) bool {
+			return op.Outcome == history.OK && op.Output.Exists
+		}))
 	if sessions < 3 || len(ops) < 20 {
 		t.Errorf("only %d sessions and %d reads: the workload did not run", sessions, len(ops))
 	}
@@ -260,14 +262,4 @@ func listOwners(t *testing.T, c *client.Client, dir string) map[string]int64 {
 		out[dir+"/"+name] = st.EphemeralOwner
 	}
 	return out
-}
-
-func countExists(ops []history.Op[string, history.EphemeralRead]) int {
-	n := 0
-	for _, op := range ops {
-		if op.Outcome == history.OK && op.Output.Exists {
-			n++
-		}
-	}
-	return n
 }

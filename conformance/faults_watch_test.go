@@ -128,7 +128,7 @@ func TestFaultsWatch(t *testing.T) {
 	events := 0
 	for _, w := range seen {
 		events += len(w.Events)
-		t.Logf("%s: %d events, %d catch-up, connection lost %d times", w.Name, len(w.Events), countCatchUp(w.Events), len(w.Lost))
+		t.Logf("%s: %d events, %d catch-up, connection lost %d times", w.Name, len(w.Events), countIf(w.Events, func(e history.WatchEvent) bool { return e.CatchUp }), len(w.Lost))
 	}
 	t.Logf("%d writes, %d acknowledged", len(ops), countOutcome(ops, history.OK))
 	report(t, history.Summary{Ops: len(ops) + events, Faults: faults + cuts, Violations: len(violations)})
@@ -207,14 +207,4 @@ func (w *watcher) stop(zxid uint64) history.Watcher {
 	out := w.Watcher
 	out.Events = append([]history.WatchEvent(nil), w.Events...)
 	return out
-}
-
-func countCatchUp(evs []history.WatchEvent) int {
-	n := 0
-	for _, e := range evs {
-		if e.CatchUp {
-			n++
-		}
-	}
-	return n
 }
