@@ -140,20 +140,6 @@ func checkUnexpected(t *testing.T, op, path string, err error) {
 	}
 }
 
-func countOutcome[I, O any](ops []history.Op[I, O], o history.Outcome) int {
-	return countIf(ops, func(op history.Op[I, O]) bool { return op.Outcome == o })
-}
-
-// countIf returns how many of xs satisfy f.
-func countIf[T any](xs []T, f func(T) bool) int {
-	n := 0
-	for _, x := range xs {
-		if f(x) {
-			n++
-		}
-	}
-	return n
-}
 
 // plainReads checks what ZooKeeper promises of reads served without a
 // sync by whichever member a session is on: within one session, a key's

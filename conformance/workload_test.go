@@ -109,6 +109,22 @@ func unexpected(err error) bool {
 // their sessions live through the faults, as a production timeout would.
 const faultSessionTimeout = 10 * time.Second
 
+// countOutcome returns how many of ops ended with o.
+func countOutcome[I, O any](ops []history.Op[I, O], o history.Outcome) int {
+	return countIf(ops, func(op history.Op[I, O]) bool { return op.Outcome == o })
+}
+
+// countIf returns how many of xs satisfy f.
+func countIf[T any](xs []T, f func(T) bool) int {
+	n := 0
+	for _, x := range xs {
+		if f(x) {
+			n++
+		}
+	}
+	return n
+}
+
 // worker is one client of a workload: it redials with a new session when
 // its session ends, so a workload keeps its load through expiries.
 type worker struct {
