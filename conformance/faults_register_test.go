@@ -140,7 +140,6 @@ func checkUnexpected(t *testing.T, op, path string, err error) {
 	}
 }
 
-
 // plainReads checks what ZooKeeper promises of reads served without a
 // sync by whichever member a session is on: within one session, a key's
 // version never goes back, and a read sees the session's own writes.
