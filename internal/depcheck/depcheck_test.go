@@ -67,6 +67,9 @@ var houseRules = rules{
 	testOnly: []edgeRule{
 		// The client's runnable examples start a member in-process.
 		{from: "client", to: "server"},
+		// The recipes' tests and examples run against members started
+		// in-process (server/servertest), one or a cluster of three.
+		{from: "recipes/...", to: "server/..."},
 	},
 }
 

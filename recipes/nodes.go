@@ -1,0 +1,222 @@
+package recipes
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/arbor-coord/arbor/client"
+)
+
+// The shared machinery of the recipes that line contenders up under a
+// directory node: unique prefixes, sequence numbers, protected creates and
+// waiting for a node to go.
+
+const (
+	// protectedTag starts every contender prefix (Curator's protected
+	// mode uses the same tag, so tools that know it recognise ours).
+	protectedTag = "_c_"
+	// seqDigits is the width of the sequence suffix a sequential create
+	// appends.
+	seqDigits = 10
+	// minCleanup bounds the cleanup of an abandoned attempt when the
+	// session timeout is shorter.
+	minCleanup = 2 * time.Second
+)
+
+// newPrefix returns a contender prefix unique to one recipe value:
+// protectedTag, 32 hex digits, "-".
+func newPrefix() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on the platforms Go supports.
+		panic(fmt.Sprintf("recipes: crypto/rand: %v", err))
+	}
+	return protectedTag + hex.EncodeToString(b[:]) + "-"
+}
+
+// join returns the path of name under dir.
+func join(dir, name string) string {
+	if dir == "/" {
+		return "/" + name
+	}
+	return dir + "/" + name
+}
+
+// base returns the last element of path.
+func base(path string) string {
+	return path[strings.LastIndexByte(path, '/')+1:]
+}
+
+// seqOf returns the sequence suffix of a sequential node's name.
+func seqOf(name string) (int64, bool) {
+	if len(name) < seqDigits {
+		return 0, false
+	}
+	s := name[len(name)-seqDigits:]
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// contender is one child of a recipe directory, in line.
+type contender struct {
+	name string
+	seq  int64
+}
+
+// lineUp returns the children whose names contain tag and end in a
+// sequence suffix, ordered by sequence (then name, for ties no server
+// produces). Other children (left by other tools) are not in line.
+func lineUp(children []string, tag string) []contender {
+	out := make([]contender, 0, len(children))
+	for _, name := range children {
+		if !strings.Contains(name, tag) {
+			continue
+		}
+		if seq, ok := seqOf(name); ok {
+			out = append(out, contender{name, seq})
+		}
+	}
+	slices.SortFunc(out, func(a, b contender) int {
+		return cmp.Or(cmp.Compare(a.seq, b.seq), strings.Compare(a.name, b.name))
+	})
+	return out
+}
+
+// indexOf returns the position of name in line, or -1.
+func indexOf(line []contender, name string) int {
+	return slices.IndexFunc(line, func(c contender) bool { return c.name == name })
+}
+
+// ensureDir creates dir as a container node (reaped by the members once its
+// last child is gone), with any missing ancestors as persistent nodes. A dir
+// that exists already is fine.
+func ensureDir(ctx context.Context, c *client.Client, dir string) error {
+	if dir == "/" {
+		return nil
+	}
+	_, err := c.Create(ctx, dir, nil, client.WithMode(client.ModeContainer), client.WithParents())
+	if err != nil && !errors.Is(err, client.ErrNodeExists) {
+		return err
+	}
+	return nil
+}
+
+// createSeq creates a sequential node named prefix+tag under dir with data
+// in mode, creating dir if it is missing, and returns its name and Stat (its
+// Czxid is a fencing token). If ctx ends while the create is in flight, the
+// create may still be applied: createSeq then deletes every node of prefix
+// under dir (on a fresh context) before it returns ctx's error.
+func createSeq(ctx context.Context, c *client.Client, dir, prefix, tag string, data []byte, mode client.Mode) (string, client.Stat, error) {
+	for {
+		res, err := c.Multi(ctx, client.CreateOp(join(dir, prefix+tag), data, client.WithMode(mode)))
+		if err == nil {
+			return base(res[0].Path), res[0].Stat, nil
+		}
+		if errors.Is(err, client.ErrNoNode) {
+			// The directory is missing (never made, or a container
+			// reaped): make it and try again.
+			if err := ensureDir(ctx, c, dir); err != nil {
+				return "", client.Stat{}, err
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			cleanup(ctx, c, func(ctx context.Context) error { return deleteOwn(ctx, c, dir, prefix) })
+		}
+		return "", client.Stat{}, err
+	}
+}
+
+// findOwn returns the names of dir's children that start with prefix,
+// ordered by sequence.
+func findOwn(ctx context.Context, c *client.Client, dir, prefix string) ([]contender, error) {
+	children, _, err := c.Children(ctx, dir)
+	if errors.Is(err, client.ErrNoNode) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var own []string
+	for _, name := range children {
+		if strings.HasPrefix(name, prefix) {
+			own = append(own, name)
+		}
+	}
+	return lineUp(own, ""), nil
+}
+
+// deleteOwn deletes every child of dir that starts with prefix. It syncs
+// first, so that a create of ours still in flight is applied (or refused)
+// before the listing.
+func deleteOwn(ctx context.Context, c *client.Client, dir, prefix string) error {
+	if err := c.Sync(ctx, dir); err != nil {
+		return err
+	}
+	own, err := findOwn(ctx, c, dir, prefix)
+	if err != nil {
+		return err
+	}
+	for _, o := range own {
+		if err := c.Delete(ctx, join(dir, o.name), -1); err != nil && !errors.Is(err, client.ErrNoNode) {
+			return err
+		}
+	}
+	return nil
+}
+
+// cleanup runs undo on a context that outlives ctx's cancellation, bounded
+// by the session timeout (at least minCleanup): an abandoned attempt is
+// undone even though its caller gave up. Its error is dropped: the nodes it
+// could not delete are ephemeral and go with the session.
+func cleanup(ctx context.Context, c *client.Client, undo func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(c.SessionTimeout(), minCleanup))
+	defer cancel()
+	_ = undo(ctx)
+}
+
+// waitGone waits until the node at path is deleted. It returns nil once it
+// is gone (or if it never existed), the context's error, or the session's.
+// It watches with GetW, which sets no watch on a missing node, so that
+// waiting leaves no watch behind on a name that will never be created.
+func waitGone(ctx context.Context, c *client.Client, path string) error {
+	for {
+		_, _, ch, err := c.GetW(ctx, path)
+		if errors.Is(err, client.ErrNoNode) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case ev, ok := <-ch:
+			if ok && ev.Type == client.EventNodeDeleted {
+				return nil
+			}
+			// A data change, or the channel closed without an event
+			// (the session ended, or RemoveWatches): look again.
+			if err := c.Err(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			// Take the watch back rather than leave it until the node
+			// goes. Another waiter of this client on the same path
+			// sees its channel closed and looks again.
+			cleanup(ctx, c, func(ctx context.Context) error { return c.RemoveWatches(ctx, path, client.WatchData) })
+			return ctx.Err()
+		}
+	}
+}
