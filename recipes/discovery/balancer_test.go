@@ -219,8 +219,8 @@ func TestLeastOutstanding(t *testing.T) {
 	// fresh, and the late Done of a call to its old self changes nothing.
 	b = discovery.NewLeastOutstanding(seeded(1))
 	_, doneA, _ := b.Pick(list("a"))
-	b.Pick(list("a"))                // a: 2 in flight
-	b.Pick(list("b"))                // a left: forgotten
+	b.Pick(list("a"))                 // a: 2 in flight
+	b.Pick(list("b"))                 // a left: forgotten
 	inst, _, _ := b.Pick(list("a b")) // both fresh... b has 1, a 0
 	if inst.ID != "a" {
 		t.Errorf("picked %s, want a (back, fresh, 0 in flight, b has 1)", inst.ID)
