@@ -342,7 +342,7 @@ func (r *Registration) lose(why error) {
 	default:
 	}
 	r.mu.Lock()
-	r.err = fmt.Errorf("discovery: registration %s: %w: %w", r.path, ErrLost, why)
+	r.err = fmt.Errorf("%w: %s: %w", ErrLost, r.path, why)
 	r.mu.Unlock()
 	close(r.lost)
 }
