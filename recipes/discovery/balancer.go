@@ -204,10 +204,7 @@ func (b *leastOutstanding) Pick(instances []Instance) (Instance, Done, error) {
 			// Reservoir sampling: each of the k tied so far is
 			// kept with probability 1/k.
 			ties++
-			b.r.mu.Lock()
-			replace := b.r.r.IntN(ties) == 0
-			b.r.mu.Unlock()
-			if replace {
+			if b.r.intN(ties) == 0 {
 				best = i
 			}
 		}

@@ -419,3 +419,106 @@ func TestWatchEndsWithSession(t *testing.T) {
 	}
 	m.Restart()
 }
+
+func TestRegisterRace(t *testing.T) {
+	// Sixteen sessions register the same ID at once: one wins, the
+	// others get ErrDuplicate; once the winner deregisters, one of them
+	// can register.
+	m := member(t)
+	ctx := ctxT(t, 30*time.Second)
+	const n = 16
+	clients := make([]*client.Client, n)
+	for i := range clients {
+		clients[i] = connect(t, []string{m.Addr()})
+	}
+	regs := make([]*discovery.Registration, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			regs[i], errs[i] = discovery.Register(ctx, clients[i], "/sd", "svc", discovery.Instance{ID: "same", Addr: fmt.Sprintf("h:%d", i)})
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("both %d and %d registered the same ID", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, discovery.ErrDuplicate):
+			t.Fatalf("client %d: %v, want ErrDuplicate", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no client registered")
+	}
+	got, err := discovery.Instances(ctx, clients[0], "/sd", "svc")
+	if err != nil || len(got) != 1 || got[0].Addr != fmt.Sprintf("h:%d", winner) {
+		t.Fatalf("Instances = %v, %v; want the winner's", got, err)
+	}
+	if err := regs[winner].Deregister(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := (winner + 1) % n
+	if _, err := discovery.Register(ctx, clients[next], "/sd", "svc", discovery.Instance{ID: "same", Addr: "h:next"}); err != nil {
+		t.Fatalf("after the winner deregistered: %v", err)
+	}
+}
+
+func TestWatchUnderChurn(t *testing.T) {
+	// Twelve sessions register, update and deregister in a loop while a
+	// Service watches: once the churn stops, its view is exactly what a
+	// fresh read says, data included.
+	m := member(t)
+	ctx := ctxT(t, 30*time.Second)
+	watcher := connect(t, []string{m.Addr()})
+	s, err := discovery.Watch(ctx, watcher, "/sd", "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	var wg sync.WaitGroup
+	for g := 0; g < 12; g++ {
+		c := connect(t, []string{m.Addr()})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; round < 5; round++ {
+				inst := discovery.Instance{ID: fmt.Sprintf("g%02d", g), Addr: fmt.Sprintf("h:%d", round)}
+				r, err := discovery.Register(ctx, c, "/sd", "svc", inst)
+				if err != nil {
+					t.Errorf("g%d round %d: %v", g, round, err)
+					return
+				}
+				inst.Weight = round + 1
+				if err := r.Update(ctx, inst); err != nil {
+					t.Errorf("g%d update: %v", g, err)
+					return
+				}
+				if (g+round)%2 == 0 && round < 4 {
+					if err := r.Deregister(ctx); err != nil {
+						t.Errorf("g%d deregister: %v", g, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	want, err := discovery.Instances(ctx, watcher, "/sd", "svc")
+	if err != nil || len(want) != 12 {
+		t.Fatalf("after the churn: %v, %v; want 12", ids(want), err)
+	}
+	waitFor(t, "the watcher to agree with a fresh read", func() bool {
+		return slices.EqualFunc(s.Instances(), want, func(a, b discovery.Instance) bool {
+			return a.ID == b.ID && a.Addr == b.Addr && a.Weight == b.Weight
+		})
+	})
+}
