@@ -40,6 +40,11 @@ const (
 	// error that is neither the session's end nor its context's: a bound
 	// on the load a failing member sees from one loop.
 	electionRetryPause = 100 * time.Millisecond
+	// electionMaxListings bounds the listings Leader reads when every
+	// candidate listed is gone before it is read: past it, the election
+	// changes too fast to name a leader, and there was none at the last
+	// read.
+	electionMaxListings = 8
 )
 
 // errResigned is the cause with which Resign cancels a Campaign in
@@ -473,11 +478,12 @@ func (e *Election) firstCandidate(ctx context.Context, watch bool) (Leader, <-ch
 	}
 	// dirWatch is set once the children are listed with a watch.
 	var dirWatch <-chan client.Event
-	for {
+	for listings := 1; ; listings++ {
 		// A node of the listing may be gone when read: the next in line
 		// is then the first, for a candidate that came later is later
 		// in line.
-		for _, cand := range lineUp(children, electionTag) {
+		line := lineUp(children, electionTag)
+		for _, cand := range line {
 			path := join(e.dir, cand.name)
 			var (
 				data []byte
@@ -499,8 +505,16 @@ func (e *Election) firstCandidate(ctx context.Context, watch bool) (Leader, <-ch
 			return Leader{Key: path, Value: data, Token: stat.Czxid, Session: stat.EphemeralOwner}, ch, nil
 		}
 		switch {
-		case !watch:
+		case !watch && (len(line) == 0 || listings >= electionMaxListings):
 			return Leader{}, nil, ErrNoLeader
+		case !watch:
+			// Every candidate listed went before it was read: those
+			// after them are in a new listing.
+			children, _, err = e.c.Children(ctx, e.dir)
+			if err != nil && !errors.Is(err, client.ErrNoNode) {
+				return Leader{}, nil, err
+			}
+			continue
 		case dirWatch != nil:
 			// The watched listing had candidates, gone since: their
 			// deletion fires its watch.
