@@ -159,9 +159,10 @@ func checkElectionDir(dir string) error {
 //
 // If ctx ends first, the candidacy is withdrawn (on a fresh context bounded
 // by the session timeout) and Campaign returns ctx's error. If Resign is
-// called meanwhile, or the candidate node is deleted by someone else, it
-// returns an error matching ErrCandidacyEnded; if the session ends, the
-// session's error. Campaign while already campaigning or leading is an
+// called meanwhile it returns an error matching ErrCandidacyEnded, and so
+// it does if someone else deleted the candidate node (which it learns when
+// its turn comes, for it watches only the candidate before it). If the
+// session ends, it returns the session's error. Campaign while already campaigning or leading is an
 // error: Resign first.
 //
 // A node of this Election left by an earlier Campaign whose outcome was

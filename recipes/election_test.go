@@ -529,3 +529,94 @@ func TestElectionMemberCrash(t *testing.T) {
 		}
 	}
 }
+
+// Someone else deletes a waiting candidate's node: its Campaign returns
+// ErrCandidacyEnded when its turn comes. Someone else deletes the leader's
+// node: its Lost closes and the next candidate leads. An observer whose session ends sees
+// its channel closed.
+func TestElectionNodeDeleted(t *testing.T) {
+	m := member(t)
+	dir := "/deleted"
+	ctx := ctxT(t, 30*time.Second)
+	admin := connect(t, []string{m.Addr()})
+	leader := recipes.NewElection(connect(t, []string{m.Addr()}), dir)
+	if err := leader.Campaign(ctx, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	first, err := leader.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := recipes.NewElection(connect(t, []string{m.Addr()}), dir)
+	victimDone := make(chan error, 1)
+	go func() { victimDone <- victim.Campaign(ctx, []byte("victim")) }()
+	electionWaitFor(t, "the victim in line", func() bool { return electionCandidates(t, admin, dir) == 2 })
+	next := recipes.NewElection(connect(t, []string{m.Addr()}), dir)
+	nextDone := make(chan error, 1)
+	go func() { nextDone <- next.Campaign(ctx, []byte("next")) }()
+	electionWaitFor(t, "the next candidate in line", func() bool { return electionCandidates(t, admin, dir) == 3 })
+
+	observerC := connect(t, []string{m.Addr()})
+	reports := recipes.NewElection(observerC, dir).Observe(ctx)
+	if l := <-reports; l.Key != first.Key {
+		t.Errorf("first report %+v, want %s", l, first.Key)
+	}
+
+	// The victim's node: the second child in line.
+	children, _, err := admin.Children(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range children {
+		if p := dir + "/" + name; p != first.Key {
+			if data, _, err := admin.Get(ctx, p); err == nil && string(data) == "victim" {
+				if err := admin.Delete(ctx, p, -1); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+
+	// A waiting candidate watches only the one before it, so it learns
+	// that its node is gone when its turn comes.
+	if err := admin.Delete(ctx, first.Key, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-victimDone; !errors.Is(err, recipes.ErrCandidacyEnded) {
+		t.Errorf("Campaign whose node was deleted: %v, want ErrCandidacyEnded", err)
+	}
+	select {
+	case <-leader.Lost():
+	case <-ctx.Done():
+		t.Fatal("Lost not closed after the leader's node was deleted")
+	}
+	if leader.IsLeader() {
+		t.Error("IsLeader after the node was deleted")
+	}
+	if err := <-nextDone; err != nil {
+		t.Fatal(err)
+	}
+	if l := <-reports; string(l.Value) != "next" || l.Token <= first.Token {
+		t.Errorf("report after the deletion %+v, want the next candidate", l)
+	}
+	// The old leader may campaign again, with a new Lost.
+	again := make(chan error, 1)
+	go func() { again <- leader.Campaign(ctx, []byte("again")) }()
+	if err := next.Resign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-again; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-leader.Lost():
+		t.Error("the new leadership's Lost is closed")
+	default:
+	}
+
+	if err := observerC.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range reports {
+	}
+}
