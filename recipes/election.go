@@ -69,8 +69,11 @@ type Leader struct {
 
 // Election is one candidate in the leader election held under a directory
 // node. Its candidacy is an ephemeral node of its client's session: when
-// the session ends, so do candidacy and leadership. An Election is safe for
-// concurrent use; it campaigns once at a time.
+// the session ends, so do candidacy and leadership, and Lost says so. A
+// leader cut off from the members may still believe it leads for up to a
+// session timeout after the cluster chose another: fence what it does with
+// its Token. An Election is safe for concurrent use; it campaigns once at a
+// time.
 type Election struct {
 	c      *client.Client
 	dir    string
@@ -152,8 +155,8 @@ func checkElectionDir(dir string) error {
 	return nil
 }
 
-// Campaign enters the election with value as the advertised value, and
-// waits until this candidate leads. It returns nil once it leads; Lost then
+// Campaign enters the election with value (which may be empty) as the
+// advertised value, and waits until this candidate leads. It returns nil once it leads; Lost then
 // says when that ends. While it waits it watches only the candidate just
 // before it.
 //
@@ -162,8 +165,8 @@ func checkElectionDir(dir string) error {
 // called meanwhile it returns an error matching ErrCandidacyEnded, and so
 // it does if someone else deleted the candidate node (which it learns when
 // its turn comes, for it watches only the candidate before it). If the
-// session ends, it returns the session's error. Campaign while already campaigning or leading is an
-// error: Resign first.
+// session ends, it returns the session's error. Campaign while already
+// campaigning or leading is an error: Resign first.
 //
 // A node of this Election left by an earlier Campaign whose outcome was
 // unknown is adopted (its value replaced) rather than a second one created.
