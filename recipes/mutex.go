@@ -64,14 +64,14 @@ func firstInLine(line []contender, i int) (bool, string) {
 // already, and ErrLockLost if its node was deleted by someone else while it
 // waited.
 func (m *Mutex) Lock(ctx context.Context) error {
-	return m.l.acquire(ctx, "lock", mutexTag, []string{mutexTag}, firstInLine, true)
+	return m.l.acquire(ctx, "lock", mutexTag, []string{mutexTag}, firstInLine, true, nil)
 }
 
 // TryLock takes the lock if no one holds it or waits for it, and returns
 // ErrLocked at once (having removed its node) otherwise. Its other errors
 // are Lock's.
 func (m *Mutex) TryLock(ctx context.Context) error {
-	return m.l.acquire(ctx, "trylock", mutexTag, []string{mutexTag}, firstInLine, false)
+	return m.l.acquire(ctx, "trylock", mutexTag, []string{mutexTag}, firstInLine, false, nil)
 }
 
 // Unlock releases the lock by deleting its node. It returns ErrNotLocked if
@@ -183,8 +183,9 @@ func lineOf(children []string, tags []string) []contender {
 
 // acquire takes a place in line with a node of tag (or adopts the one an
 // earlier attempt left) and, per rule, holds or waits (if wait) until it
-// does. Any return without the hold removes the node.
-func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule holdRule, wait bool) (err error) {
+// does. Any return without the hold removes the node. If admit is not nil,
+// it may refuse the contender, before its node is created and again after.
+func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule holdRule, wait bool, admit func(context.Context) error) (err error) {
 	if err := checkLockDir(l.dir); err != nil {
 		return fmt.Errorf("recipes: %s: %w", op, err)
 	}
@@ -203,6 +204,11 @@ func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule
 	if err := l.c.Err(); err != nil {
 		return err
 	}
+	if admit != nil {
+		if err := admit(ctx); err != nil {
+			return err
+		}
+	}
 	name, token, err := l.enter(ctx, tag)
 	if err != nil {
 		return err
@@ -213,6 +219,11 @@ func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule
 			l.abandon(ctx, name)
 		}
 	}()
+	if admit != nil {
+		if err := admit(ctx); err != nil {
+			return err
+		}
+	}
 	for {
 		children, _, err := l.c.Children(ctx, l.dir)
 		if err != nil && !errors.Is(err, client.ErrNoNode) {
