@@ -127,8 +127,8 @@ func (f *fencedCounter) count(t *testing.T, c *client.Client) int64 {
 }
 
 // contend runs rounds critical sections on each client, each through its
-// own Mutex on dir, and returns the first error.
-func contend(ctx context.Context, cs []*client.Client, dir string, rounds int, f *fencedCounter) error {
+// own Mutex on dir and lasting at least hold, and returns the first error.
+func contend(ctx context.Context, cs []*client.Client, dir string, rounds int, hold time.Duration, f *fencedCounter) error {
 	errs := make(chan error, len(cs))
 	var wg sync.WaitGroup
 	for _, c := range cs {
@@ -147,6 +147,7 @@ func contend(ctx context.Context, cs []*client.Client, dir string, rounds int, f
 					errs <- fmt.Errorf("critical section: %w", err)
 					return
 				}
+				time.Sleep(hold)
 				if err := m.Unlock(ctx); err != nil {
 					errs <- fmt.Errorf("unlock: %w", err)
 					return
@@ -164,7 +165,7 @@ func TestMutexFencedCounter(t *testing.T) {
 	cs := clientsLocks(t, 10, []string{m.Addr()})
 	f := newFencedCounter(t, cs[0], "/fenced/counter")
 	const rounds = 10
-	if err := contend(ctxT(t, 60*time.Second), cs, "/fenced/lock", rounds, f); err != nil {
+	if err := contend(ctxT(t, 60*time.Second), cs, "/fenced/lock", rounds, 0, f); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.count(t, cs[0]); got != int64(len(cs)*rounds) {
@@ -190,16 +191,25 @@ func TestMutexMemberStop(t *testing.T) {
 	const rounds = 8
 	done := make(chan error, 1)
 	ctx := ctxT(t, 90*time.Second)
-	go func() { done <- contend(ctx, cs, "/fenced/lock", rounds, f) }()
+	// Each hold lasts a little, so that the stop comes in the middle.
+	go func() { done <- contend(ctx, cs, "/fenced/lock", rounds, 10*time.Millisecond, f) }()
 	// Stop the member under the first client once contention is under
-	// way, and start it again a moment later.
+	// way, and start it again once it has gone on without it.
 	waitLocks(t, "contention under way", func() bool { return f.count(t, cs[1]) >= 5 })
 	id, _ := cs[0].Member()
 	if id == 0 {
 		id = cl.Leader().ID()
 	}
 	cl.Member(id).Stop()
-	waitLocks(t, "contention goes on without the stopped member", func() bool { return f.count(t, cs[1]) >= 25 })
+	observer := cs[1]
+	if oid, _ := observer.Member(); oid == id {
+		observer = cs[len(cs)-1] // may be on the stopped member too: it moves
+	}
+	atStop := f.count(t, observer)
+	t.Logf("member %d stopped after %d of %d rounds", id, atStop, len(cs)*rounds)
+	waitLocks(t, "contention goes on without the stopped member", func() bool {
+		return f.count(t, observer) >= min(atStop+10, int64(len(cs)*rounds))
+	})
 	cl.Member(id).Restart()
 	if err := <-done; err != nil {
 		t.Fatal(err)
