@@ -24,7 +24,7 @@ func lockCommand(e *env) *cli.Command {
 			"SIGINT and SIGTERM are passed on to CMD. If the lock is lost while CMD runs (the session expired, " +
 			"or someone deleted the lock node), CMD is sent SIGTERM, then SIGKILL after --grace, and arbor exits 1.",
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "wait", Usage: "give up if the lock is not acquired within `D` (default: wait forever)"},
+			&cli.DurationFlag{Name: "wait", Usage: "give up if the lock is not acquired within `D`", DefaultText: "wait forever"},
 			graceFlag(),
 		},
 		Action: e.lock,

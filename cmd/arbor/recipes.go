@@ -32,7 +32,7 @@ const (
 // graceFlag is the --grace flag of the commands that run a command while
 // they hold something.
 func graceFlag() cli.Flag {
-	return &cli.DurationFlag{Name: "grace", Usage: "if the hold is lost, how long the command has between SIGTERM and SIGKILL", Value: defaultGrace}
+	return &cli.DurationFlag{Name: "grace", Usage: "if the hold is lost, the command has `D` between SIGTERM and SIGKILL", Value: defaultGrace}
 }
 
 // graceArg returns --grace, or why it is wrong.
