@@ -33,7 +33,16 @@ import (
 // "abort" or late, or once the leader's clock has passed the deadline with a
 // vote missing. Whoever records it (the coordinator, a participant after the
 // deadline, an operator) records the same thing, and the create of the one
-// decision node makes it final.
+// decision node makes it final. The coordinator alone may also record Abort
+// before the rule calls for anything (Txn.Abort); the first create wins.
+//
+// Why the leader's clock: a decider past the deadline reads the leader's
+// clock with a write, then the votes; a vote missing from that read is
+// created later, at a leader time past the deadline, so it is late. That
+// makes every decider agree, whatever the clients' clocks say; it assumes
+// only that a new leader's clock does not run behind the old one's by more
+// than the members' clock skew (as ZooKeeper's TTL nodes assume). Clients'
+// clocks serve only to guess when to look again.
 
 const (
 	// txnTag marks a transaction node's name.
@@ -683,6 +692,13 @@ func (t *Txn) Wait(ctx context.Context) (Decision, error) {
 	}
 }
 
+// Abort records Abort as the transaction's decision, unless a decision is
+// recorded already, and returns the recorded decision. The coordinator may
+// abort at any time before the decision, for reasons of its own.
+func (t *Txn) Abort(ctx context.Context) (Decision, error) {
+	return t.t.record(ctx, Abort)
+}
+
 // Cleanup waits until every participant has acknowledged the recorded
 // decision (Proposal.Ack) and then deletes the transaction's nodes. Call it
 // after Wait. A participant that never comes back holds it until ctx ends:
@@ -751,12 +767,13 @@ type Proposal struct {
 	decided Decision
 }
 
-// Next waits for a transaction that names the participant, that it has not
-// voted on, and that is not decided yet, and returns it, oldest first. A
-// transaction decided already without its vote (it aborted on another's
-// vote or on its deadline) is acknowledged on the way, as there is nothing
-// to act on. Transactions it voted on and did not acknowledge, after a
-// restart, are Pending's.
+// Next waits for a transaction that names the participant and that it has
+// not voted on, and returns it, oldest first, each once for this value.
+// The transaction may be decided already (aborted on another's vote, by
+// the coordinator or on its deadline): its Decision then returns at once,
+// and a vote changes nothing. Every proposal needs an Ack, voted on or
+// not, for Cleanup to finish. Transactions it voted on and did not
+// acknowledge, after a restart, are Pending's.
 func (p *Participant) Next(ctx context.Context) (*Proposal, error) {
 	if err := p.check("Next"); err != nil {
 		return nil, err
@@ -837,19 +854,11 @@ func (p *Participant) look(ctx context.Context, path string) (*Proposal, error) 
 	if !slices.Contains(t.info.Participants, p.name) {
 		return nil, nil
 	}
-	res, err := p.c.ReadMulti(ctx, client.ExistsOp(join(path, voteTag+p.name)), client.ExistsOp(join(path, decisionName)))
-	if err != nil {
+	_, err = p.c.Exists(ctx, join(path, voteTag+p.name))
+	if err != nil && !errors.Is(err, client.ErrNoNode) {
 		return nil, err
 	}
-	voted, decided := res[0].Err == nil, res[1].Err == nil
-	switch {
-	case voted:
-		return nil, nil
-	case decided:
-		_, err := p.c.Create(ctx, join(path, ackTag+p.name), nil)
-		if err != nil && !errors.Is(err, client.ErrNodeExists) && !errors.Is(err, client.ErrNoNode) {
-			return nil, err
-		}
+	if err == nil {
 		return nil, nil
 	}
 	return &Proposal{t: t, name: p.name}, nil
