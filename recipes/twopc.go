@@ -13,37 +13,6 @@ import (
 	"github.com/arbor-coord/arbor/client"
 )
 
-// Two-phase commit through nodes.
-//
-// Node layout under the transaction directory dir (a persistent node, not
-// a container: a container reaped and made again would restart the
-// sequence numbers that participants use to remember where they are):
-//
-//	dir/_c_<32hex>-txn-<seq>   persistent sequential, made by Begin; data: JSON
-//	                           {"participants":[...],"timeout_ms":N,"payload":base64}
-//	    vote-<name>            persistent; "commit", or "abort" and an optional "\n"+reason
-//	    decision               persistent; "commit" or "abort", created once
-//	    ack-<name>             persistent, empty: name has acted on the decision
-//	    clock-<hex>            created and deleted in one multi to read the leader's clock
-//
-// The deadline of a transaction is its node's Ctime plus its timeout, both
-// on the leader's clock, as are the Ctimes of the votes. The decision is a
-// function of the nodes alone: Commit if every participant's vote is
-// "commit" and was created no later than the deadline, Abort if any vote is
-// "abort" or late, or once the leader's clock has passed the deadline with a
-// vote missing. Whoever records it (the coordinator, a participant after the
-// deadline, an operator) records the same thing, and the create of the one
-// decision node makes it final. The coordinator alone may also record Abort
-// before the rule calls for anything (Txn.Abort); the first create wins.
-//
-// Why the leader's clock: a decider past the deadline reads the leader's
-// clock with a write, then the votes; a vote missing from that read is
-// created later, at a leader time past the deadline, so it is late. That
-// makes every decider agree, whatever the clients' clocks say; it assumes
-// only that a new leader's clock does not run behind the old one's by more
-// than the members' clock skew (as ZooKeeper's TTL nodes assume). Clients'
-// clocks serve only to guess when to look again.
-
 const (
 	// txnTag marks a transaction node's name.
 	txnTag = "txn-"
@@ -538,7 +507,42 @@ func Purge(ctx context.Context, c *client.Client, txnPath string) error {
 }
 
 // Coordinator proposes transactions to participants through the nodes
-// under a directory.
+// under a directory: two-phase commit, with the decision recorded in a node
+// before anyone acts on it, and a deadline that aborts.
+//
+// Node layout under the transaction directory dir (a persistent node, not
+// a container: a container reaped and made again would restart the
+// sequence numbers that participants use to remember where they are):
+//
+//	dir/_c_<32hex>-txn-<seq>   persistent sequential, made by Begin; data: JSON
+//	                           {"participants":[...],"timeout_ms":N,"payload":base64}
+//	    vote-<name>            persistent; "commit", or "abort" and an optional "\n"+reason
+//	    decision               persistent; "commit" or "abort", created once
+//	    ack-<name>             persistent, empty: name has acted on the decision
+//	    clock-<hex>            created and deleted in one multi to read the leader's clock
+//
+// The deadline of a transaction is its node's Ctime plus its timeout, both
+// on the leader's clock, as are the Ctimes of the votes. The decision is a
+// function of the nodes alone: Commit if every participant's vote is
+// "commit" and was created no later than the deadline, Abort if any vote is
+// "abort" or late, or once the leader's clock has passed the deadline with a
+// vote missing. Whoever records it (the coordinator, a participant after the
+// deadline, an operator) records the same thing, and the create of the one
+// decision node makes it final. The coordinator alone may also record Abort
+// before the rule calls for anything (Txn.Abort); the first create wins.
+//
+// Why the leader's clock: a decider past the deadline reads the leader's
+// clock with a write, then the votes; a vote missing from that read is
+// created later, at a leader time past the deadline, so it is late. That
+// makes every decider agree, whatever the clients' clocks say; it assumes
+// only that a new leader's clock does not run behind the old one's by more
+// than the members' clock skew (as ZooKeeper's TTL nodes assume). Clients'
+// clocks serve only to guess when to look again.
+//
+// The nodes stay after the decision, so that a participant that restarts
+// finds it (Participant.Pending): Txn.Cleanup deletes them once every
+// participant has acknowledged (Proposal.Ack), and Purge deletes a decided
+// transaction whatever the acks.
 type Coordinator struct {
 	c   *client.Client
 	dir string
