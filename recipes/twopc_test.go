@@ -517,10 +517,84 @@ func TestTwoPCBadInput(t *testing.T) {
 	if d, err := pr.Decision(ctx); err != nil || d != recipes.Abort {
 		t.Fatalf("Decision after Abort = %v, %v", d, err)
 	}
+	// An abort vote after the decision is recorded, and changes nothing.
+	prB, err := recipes.NewParticipant(c, "/x", "b").Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prB.Vote(ctx, false, "too late"); err != nil {
+		t.Fatalf("an abort vote after the decision = %v", err)
+	}
+	if data, _, err := c.Get(ctx, tx.Path()+"/vote-b"); err != nil || string(data) != "abort\ntoo late" {
+		t.Fatalf("vote-b = %q, %v", data, err)
+	}
 	if err := recipes.Purge(ctx, c, tx.Path()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pr.Decision(ctx); !errors.Is(err, recipes.ErrTxnGone) {
 		t.Errorf("Decision after Purge = %v; want ErrTxnGone", err)
+	}
+}
+
+// A participant's session ends while it waits for the decision: the wait
+// ends with the session's error, and the participant, back on a new
+// session, finds the transaction it voted on with Pending and learns the
+// decision there.
+func TestTwoPCParticipantExpires(t *testing.T) {
+	m := member(t)
+	ctx := ctxT(t, 30*time.Second)
+	const dir = "/twopc"
+	coord := connect(t, []string{m.Addr()})
+	short := connect(t, []string{m.Addr()}, client.WithSessionTimeout(800*time.Millisecond))
+	other := connect(t, []string{m.Addr()})
+	tx, err := recipes.NewCoordinator(coord, dir).Begin(ctx, []string{"p1", "p2"}, nil, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr1, err := recipes.NewParticipant(short, dir, "p1").Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pr1.Vote(ctx, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		_, err := pr1.Decision(ctx)
+		waited <- err
+	}()
+	expire(t, m, short)
+	if err := <-waited; !errors.Is(err, client.ErrSessionExpired) {
+		t.Fatalf("Decision across the session's end = %v; want ErrSessionExpired", err)
+	}
+
+	pr2, err := recipes.NewParticipant(other, dir, "p2").Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pr2.Vote(ctx, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := tx.Wait(ctx); err != nil || d != recipes.Commit {
+		t.Fatalf("Wait = %v, %v; want commit", d, err)
+	}
+	again := connect(t, []string{m.Addr()})
+	pending, err := recipes.NewParticipant(again, dir, "p1").Pending(ctx)
+	if err != nil || len(pending) != 1 || pending[0].Path() != tx.Path() {
+		t.Fatalf("Pending = %v, %v; want %s", pending, err, tx.Path())
+	}
+	for _, pr := range []*recipes.Proposal{pending[0], pr2} {
+		if d, err := pr.Decision(ctx); err != nil || d != recipes.Commit {
+			t.Fatalf("Decision = %v, %v; want commit", d, err)
+		}
+		if err := pr.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pending, err := recipes.NewParticipant(again, dir, "p1").Pending(ctx); err != nil || len(pending) != 0 {
+		t.Fatalf("Pending after Cleanup = %v, %v; want none", pending, err)
 	}
 }
