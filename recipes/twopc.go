@@ -461,7 +461,9 @@ func (t *txn) purge(ctx context.Context) error {
 // votes call for. It is how a participant (Proposal.Decision does it on
 // its own) or an operator unblocks a transaction whose coordinator is gone:
 // the classic blocking problem of two-phase commit is bounded by the
-// deadline, after which the transaction aborts without its coordinator.
+// deadline, after which the votes decide without the coordinator (Abort
+// with one missing; Commit if all voted commit in time, as all have
+// prepared and the one decision node keeps everyone in agreement).
 func Decide(ctx context.Context, c *client.Client, txnPath string) (Decision, error) {
 	if c == nil {
 		return 0, errors.New("recipes: Decide: nil client")
