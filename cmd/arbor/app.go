@@ -20,6 +20,9 @@ const (
 
 const (
 	defaultTimeout = 10 * time.Second
+	// defaultSessionTimeout is the session timeout asked for by default,
+	// the client's.
+	defaultSessionTimeout = 10 * time.Second
 	// closeTimeout bounds closing a one-shot command's session after the
 	// command's own context has ended.
 	closeTimeout = 5 * time.Second
@@ -56,7 +59,7 @@ func newApp(e *env) *cli.App {
 	app := &cli.App{
 		Name:      "arbor",
 		Usage:     "a coordination service with ZooKeeper's data model",
-		UsageText: "arbor server [flags]\narbor [--servers HOST:PORT[,HOST:PORT...]] [--output text|json] [--timeout D] COMMAND [flags] ARGS",
+		UsageText: "arbor server [flags]\narbor [--servers HOST:PORT[,HOST:PORT...]] [--output text|json] [--timeout D] [--session-timeout D] COMMAND [flags] ARGS",
 		Version:   server.Version,
 		Reader:    e.stdin,
 		Writer:    e.stdout,
@@ -65,6 +68,7 @@ func newApp(e *env) *cli.App {
 			&cli.StringFlag{Name: "servers", Usage: "members to connect to, `HOST:PORT[,HOST:PORT...]`", EnvVars: []string{"ARBOR_SERVERS"}, Value: server.DefaultListen},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output format: text or json (one JSON document per result)", Value: output},
 			&cli.DurationFlag{Name: "timeout", Usage: "bound on connecting and on each command (a watch waits for events beyond it)", Value: timeout},
+			&cli.DurationFlag{Name: "session-timeout", Usage: "the session timeout to ask for (the member clamps it to its bounds): how long a lock or a leadership outlives this process if it dies", Value: defaultSessionTimeout},
 		},
 		Before: func(c *cli.Context) error {
 			if o := c.String("output"); o != "text" && o != "json" {
@@ -72,6 +76,9 @@ func newApp(e *env) *cli.App {
 			}
 			if c.Duration("timeout") <= 0 {
 				return usagef("--timeout %v: want a positive duration", c.Duration("timeout"))
+			}
+			if c.Duration("session-timeout") <= 0 {
+				return usagef("--session-timeout %v: want a positive duration", c.Duration("session-timeout"))
 			}
 			return nil
 		},

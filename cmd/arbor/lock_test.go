@@ -38,17 +38,7 @@ func lockClient(t *testing.T, addr string) *client.Client {
 // waitFile polls until the file at path contains want.
 func waitFile(t *testing.T, path, want string) {
 	t.Helper()
-	deadline := time.Now().Add(lockBound)
-	for {
-		b, _ := os.ReadFile(path)
-		if strings.Contains(string(b), want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: no %q within %v; it holds %q", path, want, lockBound, b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCond(t, fmt.Sprintf("%q in %s", want, path), func() bool { return fileHas(path, want) })
 }
 
 // Three arbor lock processes on one lock run their commands one after the

@@ -1,6 +1,8 @@
 // Command arbor is arbor's one binary: the server (arbor server), one-shot
 // commands against a running cluster (create, get, set, delete, ls, stat,
-// watch, tree, sync) and an interactive shell. Run "arbor help" for the list.
+// watch, tree, sync), an interactive shell, the cluster's administration
+// (status, member), and commands that run a program under a recipe (lock,
+// elect, barrier). Run "arbor help" for the list.
 package main
 
 import "os"

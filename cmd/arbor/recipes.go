@@ -16,7 +16,7 @@ import (
 // recipeCommands are the commands built on the recipes: each holds
 // something (a lock, a leadership) while it runs a command.
 func recipeCommands(e *env) []*cli.Command {
-	return []*cli.Command{lockCommand(e)}
+	return []*cli.Command{lockCommand(e), electCommand(e)}
 }
 
 const (

@@ -28,7 +28,7 @@ func (e *env) withSession(c *cli.Context, openEnded bool, fn func(ctx context.Co
 		if err != nil {
 			return err
 		}
-		if cl, err = dial(ctx, servers, timeout); err != nil {
+		if cl, err = dial(ctx, servers, timeout, c.Duration("session-timeout")); err != nil {
 			return err
 		}
 		defer func() {
@@ -59,10 +59,10 @@ func parseServers(s string) ([]string, error) {
 }
 
 // dial opens a session on one of servers within timeout.
-func dial(ctx context.Context, servers []string, timeout time.Duration) (*client.Client, error) {
+func dial(ctx context.Context, servers []string, timeout, sessionTimeout time.Duration) (*client.Client, error) {
 	connectCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cl, err := client.Connect(connectCtx, servers)
+	cl, err := client.Connect(connectCtx, servers, client.WithSessionTimeout(sessionTimeout))
 	if err != nil {
 		return nil, &opError{op: "connect", path: strings.Join(servers, ","), err: err}
 	}

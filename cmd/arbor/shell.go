@@ -58,7 +58,7 @@ func (e *env) shell(c *cli.Context) error {
 	// (withSession), and at the prompt to liner.
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM)
 	defer stop()
-	cl, err := dial(ctx, servers, c.Duration("timeout"))
+	cl, err := dial(ctx, servers, c.Duration("timeout"), c.Duration("session-timeout"))
 	if err != nil {
 		return err
 	}
