@@ -81,7 +81,7 @@ func newApp(e *env) *cli.App {
 			}
 			return cli.ShowAppHelp(c)
 		},
-		Commands:       append(nodeCommands(e), serverCommand(e), shellCommand(e), statusCommand(e), memberCommand(e)),
+		Commands:       append(nodeCommands(e), serverCommand(e), shellCommand(e), statusCommand(e), memberCommand(e), barrierCommand(e)),
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports; never os.Exit inside the app (the shell runs it per line)
 	}
