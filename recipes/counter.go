@@ -71,7 +71,14 @@ func (n *Counter) Add(ctx context.Context, delta int64) (int64, error) {
 		if (delta > 0 && sum < v) || (delta < 0 && sum > v) {
 			return 0, fmt.Errorf("recipes: counter %s: add %d to %d: %w", n.path, delta, v, ErrOverflow)
 		}
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("recipes: counter %s: add: %w", n.path, err)
+		}
 		data := []byte(strconv.FormatInt(sum, 10))
+		// Decided: see the write through even if ctx ends now, so that
+		// its outcome is known. The bound is past the session timeout,
+		// by which the client has had an answer or declared the
+		// session expired.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.c.SessionTimeout()+minCleanup)
 		if st == nil {
 			_, err = n.c.Create(wctx, n.path, data, client.WithParents())
@@ -85,9 +92,6 @@ func (n *Counter) Add(ctx context.Context, delta int64) (int64, error) {
 		case errors.Is(err, client.ErrBadVersion), errors.Is(err, client.ErrNodeExists), errors.Is(err, client.ErrNoNode):
 			// Another writer came between the read and the write (or
 			// the node was made or deleted): read again.
-			if ctx.Err() != nil {
-				return 0, fmt.Errorf("recipes: counter %s: add: %w", n.path, ctx.Err())
-			}
 		case n.c.Err() != nil || wctx.Err() != nil:
 			return 0, fmt.Errorf("recipes: counter %s: add %d: %w: the session ended while writing %d: %w", n.path, delta, ErrUnknownOutcome, sum, err)
 		default:
