@@ -364,3 +364,58 @@ func TestDoubleBarrierEnterCancelled(t *testing.T) {
 		}
 	}
 }
+
+// A round whose participants all vanish (their sessions end) before
+// leaving leaves its ready node behind; the next arrival must not take it
+// for an open barrier.
+func TestDoubleBarrierStaleRound(t *testing.T) {
+	m := member(t)
+	ctx := ctxT(t, 30*time.Second)
+	const dir = "/jobs/stale"
+	addrs := []string{m.Addr()}
+	watcher := connect(t, addrs)
+	gone := newDBParticipant(t, addrs, dir, 1, client.WithSessionTimeout(800*time.Millisecond))
+	if err := gone.b.Enter(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(bqChildren(t, watcher, dir, "ready")) != 1 {
+		t.Fatal("no ready node after a barrier of one was entered")
+	}
+	expire(t, m, gone.c)
+	bqEventually(t, "the vanished participant's node gone", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 0 })
+
+	first := newDBParticipant(t, addrs, dir, 2)
+	var secondStarted atomic.Bool
+	entered := make(chan error, 2)
+	go func() {
+		err := first.b.Enter(ctx)
+		if err == nil && !secondStarted.Load() {
+			err = errors.New("entered alone through a stale ready node")
+		}
+		entered <- err
+	}()
+	bqEventually(t, "the stale ready node gone and the first participant in", func() bool {
+		select {
+		case err := <-entered:
+			t.Fatalf("the first participant's Enter returned alone: %v", err)
+		default:
+		}
+		return len(bqChildren(t, watcher, dir, "ready")) == 0 && len(bqChildren(t, watcher, dir, "p-")) == 1
+	})
+	second := newDBParticipant(t, addrs, dir, 2)
+	secondStarted.Store(true)
+	go func() { entered <- second.b.Enter(ctx) }()
+	for range 2 {
+		if err := <-entered; err != nil {
+			t.Fatalf("enter: %v", err)
+		}
+	}
+	for _, p := range []dbParticipant{first, second} {
+		go func() { entered <- p.b.Leave(ctx) }()
+	}
+	for range 2 {
+		if err := <-entered; err != nil {
+			t.Fatalf("leave: %v", err)
+		}
+	}
+}
