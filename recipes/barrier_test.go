@@ -419,3 +419,45 @@ func TestDoubleBarrierStaleRound(t *testing.T) {
 		}
 	}
 }
+
+// A participant whose session ends before it leaves counts as having
+// left: the others' Leave returns.
+func TestDoubleBarrierExpiryBeforeLeave(t *testing.T) {
+	m := member(t)
+	ctx := ctxT(t, 30*time.Second)
+	const count, dir = 3, "/jobs/leave"
+	addrs := []string{m.Addr()}
+	victim := newDBParticipant(t, addrs, dir, count, client.WithSessionTimeout(800*time.Millisecond))
+	ps := []dbParticipant{victim, newDBParticipant(t, addrs, dir, count), newDBParticipant(t, addrs, dir, count)}
+	done := make(chan error, count)
+	for _, p := range ps {
+		go func() { done <- p.b.Enter(ctx) }()
+	}
+	for range count {
+		if err := <-done; err != nil {
+			t.Fatalf("enter: %v", err)
+		}
+	}
+	var victimGone atomic.Bool
+	for _, p := range ps[1:] {
+		go func() {
+			err := p.b.Leave(ctx)
+			if err == nil && !victimGone.Load() {
+				err = errors.New("left while the victim was still in")
+			}
+			done <- err
+		}()
+	}
+	watcher := connect(t, addrs)
+	bqEventually(t, "the leavers gone but the lowest", func() bool { return len(bqChildren(t, watcher, dir, "p-")) <= 2 })
+	victimGone.Store(true)
+	expire(t, m, victim.c)
+	for range count - 1 {
+		if err := <-done; err != nil {
+			t.Fatalf("leave: %v", err)
+		}
+	}
+	if got := bqChildren(t, watcher, dir, ""); len(got) != 0 {
+		t.Errorf("after the round: %v left in %s", got, dir)
+	}
+}
