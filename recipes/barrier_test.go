@@ -271,6 +271,7 @@ func TestDoubleBarrier(t *testing.T) {
 // counted: the barrier opens only when count live participants are in. A
 // member crash moves the others' connections meanwhile.
 func TestDoubleBarrierExpiryMidEnter(t *testing.T) {
+	t.Parallel() // most of a 3-member cluster test is waiting (its teardown alone takes seconds)
 	cl := cluster3(t)
 	ctx := ctxT(t, 40*time.Second)
 	const count, dir = 4, "/jobs/expiry"

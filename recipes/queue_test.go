@@ -168,6 +168,7 @@ func TestPriorityQueueOrder(t *testing.T) {
 // expires mid-run (its member stopped past its timeout, moving everyone
 // else on it) and later the leader crashes.
 func TestQueueConcurrent(t *testing.T) {
+	t.Parallel() // most of a 3-member cluster test is waiting (its teardown alone takes seconds)
 	cl := cluster3(t)
 	ctx := ctxT(t, 60*time.Second)
 	const producers, consumers, perProducer = 8, 8, 25
