@@ -115,7 +115,7 @@ func BenchmarkDoubleBarrierRelease(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						if err := recipes.NewDoubleBarrier(c, dir, n).Enter(ctx); err != nil {
+						if err := enterBarrier(ctx, c, dir, n); err != nil {
 							errs <- err
 							return
 						}
@@ -124,7 +124,7 @@ func BenchmarkDoubleBarrierRelease(b *testing.B) {
 				}
 				waitChildren(b, ctx, cs[0], dir, n-1)
 				start := time.Now()
-				if err := recipes.NewDoubleBarrier(cs[n-1], dir, n).Enter(ctx); err != nil {
+				if err := enterBarrier(ctx, cs[n-1], dir, n); err != nil {
 					b.Fatal(err)
 				}
 				last := time.Now()
@@ -135,7 +135,9 @@ func BenchmarkDoubleBarrierRelease(b *testing.B) {
 					b.Fatal(err)
 				}
 				for at := range entered {
-					last = max(last, at)
+					if at.After(last) {
+						last = at
+					}
 				}
 				total += last.Sub(start)
 			}
@@ -159,4 +161,13 @@ func waitChildren(b *testing.B, ctx context.Context, c *client.Client, dir strin
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// enterBarrier enters a DoubleBarrier of n at dir.
+func enterBarrier(ctx context.Context, c *client.Client, dir string, n int) error {
+	b, err := recipes.NewDoubleBarrier(c, dir, n)
+	if err != nil {
+		return err
+	}
+	return b.Enter(ctx)
 }

@@ -13,10 +13,11 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// recipeCommands are the commands built on the recipes: each holds
-// something (a lock, a leadership) while it runs a command.
+// recipeCommands are the commands built on the recipes: lock and elect
+// hold something (a lock, a leadership) while they run a command; barrier
+// waits for a group.
 func recipeCommands(e *env) []*cli.Command {
-	return []*cli.Command{lockCommand(e), electCommand(e)}
+	return []*cli.Command{lockCommand(e), electCommand(e), barrierCommand(e)}
 }
 
 const (

@@ -1,0 +1,49 @@
+package recipes_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"sync"
+	"time"
+
+	"github.com/arbor-coord/arbor/recipes"
+)
+
+// Three workers start a computation together and finish it together.
+// Each would usually run in its own process with its own client.
+func ExampleDoubleBarrier() {
+	c, stop := exampleMemberBarriers()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	const workers = 3
+	var wg sync.WaitGroup
+	results := make([]string, workers)
+	for i := range workers {
+		b, err := recipes.NewDoubleBarrier(c, "/jobs/round", workers)
+		if err != nil {
+			log.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.Enter(ctx); err != nil {
+				log.Fatal(err)
+			}
+			results[i] = fmt.Sprintf("worker %d computed", i) // the work, all at once
+			if err := b.Leave(ctx); err != nil {
+				log.Fatal(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		fmt.Println(r)
+	}
+	// Output:
+	// worker 0 computed
+	// worker 1 computed
+	// worker 2 computed
+}
