@@ -261,3 +261,49 @@ func TestConfigMemberStop(t *testing.T) {
 	}
 	members[0].Restart()
 }
+
+// TestConfigSlowConsumerAndExpiry: a consumer that reads nothing while 50
+// changes are made then finds the changes coalesced, versions growing, up
+// to the final value; when the watcher's session expires, Updates closes
+// and Err says why, and Value keeps the last value.
+func TestConfigSlowConsumerAndExpiry(t *testing.T) {
+	m := member(t)
+	ctx := ctxT(t, 30*time.Second)
+	writer := connect(t, []string{m.Addr()})
+	short := connect(t, []string{m.Addr()}, client.WithSessionTimeout(800*time.Millisecond))
+	const path, changes = "/cfg/slow", 50
+	if _, err := recipes.SetConfig(ctx, writer, path, settings{N: 0}, -1); err != nil {
+		t.Fatal(err)
+	}
+	w, err := recipes.WatchConfig[settings](ctx, short, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= changes; n++ {
+		if _, err := recipes.SetConfig(ctx, writer, path, settings{N: n}, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen, err := followConfig(ctx, w, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the slow consumer saw %d updates of %d changes", seen, changes)
+
+	expire(t, m, short)
+	for u := range w.Updates() {
+		t.Errorf("update after the final value: %+v", u)
+	}
+	if err := w.Err(); !errors.Is(err, client.ErrSessionExpired) {
+		t.Errorf("Err after the session expired: %v", err)
+	}
+	if v, ver, ok := w.Value(); !ok || v.N != changes || ver != changes {
+		t.Errorf("Value after the end: %+v, %d, %v", v, ver, ok)
+	}
+	if err := w.Close(ctx); err != nil {
+		t.Errorf("Close after the end: %v", err)
+	}
+	if err := w.Err(); !errors.Is(err, client.ErrSessionExpired) {
+		t.Errorf("Close changed Err to %v", err)
+	}
+}

@@ -192,7 +192,9 @@ type nodeRead struct {
 // readNodes reads the data and Stat (and, withChildren, the children) of
 // paths in a few ReadMultis: first the Stats (or children lists), whose
 // DataLength sizes the batches of GetOps that follow, so that no response
-// nears the frame limit. A node missing in either round has err ErrNoNode.
+// nears the frame limit. A node missing in either round has err ErrNoNode,
+// one the caller may not read ErrNoAuth: the mirrors leave both out (the
+// member sends no events of a node the session may not read either).
 // The reads are not of one state; the mirrors' watches correct what
 // changes in between.
 func readNodes(ctx context.Context, c *client.Client, paths []string, withChildren bool) ([]nodeRead, error) {
@@ -252,7 +254,7 @@ func readNodes(ctx context.Context, c *client.Client, paths []string, withChildr
 		return nil, err
 	}
 	for i := range out {
-		if out[i].err != nil && !errors.Is(out[i].err, client.ErrNoNode) {
+		if out[i].err != nil && !errors.Is(out[i].err, client.ErrNoNode) && !errors.Is(out[i].err, client.ErrNoAuth) {
 			return nil, out[i].err
 		}
 	}
