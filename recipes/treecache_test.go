@@ -17,19 +17,24 @@ import (
 	"github.com/arbor-coord/arbor/server/servertest"
 )
 
+// state is what the mirror tests compare of a node: its data and version.
+func state(data []byte, stat client.Stat) string {
+	return fmt.Sprintf("%s@v%d", data, stat.Version)
+}
+
 // readTree reads the subtree at root afresh: path -> data.
 func readTree(ctx context.Context, c *client.Client, root string) (map[string]string, error) {
 	out := map[string]string{}
 	var walk func(p string) error
 	walk = func(p string) error {
-		data, _, err := c.Get(ctx, p)
+		data, stat, err := c.Get(ctx, p)
 		if errors.Is(err, client.ErrNoNode) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		out[p] = string(data)
+		out[p] = state(data, stat)
 		names, _, err := c.Children(ctx, p)
 		if errors.Is(err, client.ErrNoNode) {
 			return nil
@@ -52,11 +57,11 @@ func cachedTree(tc *recipes.TreeCache, root string) map[string]string {
 	out := map[string]string{}
 	var walk func(p string)
 	walk = func(p string) {
-		data, _, ok := tc.Get(p)
+		data, stat, ok := tc.Get(p)
 		if !ok {
 			return
 		}
-		out[p] = string(data)
+		out[p] = state(data, stat)
 		names, _ := tc.Children(p)
 		for _, n := range names {
 			walk(strings.TrimSuffix(p, "/") + "/" + n)
@@ -158,12 +163,12 @@ func followEvents(tc *recipes.TreeCache, start map[string]string) (model map[str
 				if had {
 					problems = append(problems, "added twice: "+ev.Path)
 				}
-				model[ev.Path] = string(ev.Data)
+				model[ev.Path] = state(ev.Data, ev.Stat)
 			case recipes.TreeNodeUpdated:
 				if !had {
 					problems = append(problems, "updated while absent: "+ev.Path)
 				}
-				model[ev.Path] = string(ev.Data)
+				model[ev.Path] = state(ev.Data, ev.Stat)
 			case recipes.TreeNodeRemoved:
 				if !had {
 					problems = append(problems, "removed while absent: "+ev.Path)
@@ -236,7 +241,7 @@ func TestTreeCacheMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := cachedTree(tc, root)
-	if len(start) != 5 || start[root+"/a/x/1"] != "before" {
+	if len(start) != 5 || start[root+"/a/x/1"] != "before@v0" {
 		t.Fatalf("initial cache %v", start)
 	}
 	model, done, problems := followEvents(tc, start)
