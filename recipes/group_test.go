@@ -11,6 +11,7 @@ import (
 
 	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes"
+	"github.com/arbor-coord/arbor/server/servertest"
 )
 
 // waitMembers waits until g reports a membership for which ok holds,
@@ -35,12 +36,19 @@ func waitMembers(t *testing.T, ctx context.Context, g *recipes.GroupWatch, what 
 	}
 }
 
-// TestGroupMembership: 10 members join concurrently (one of them on a
+// TestGroupOnCluster runs the group tests that need a 3-member cluster on
+// one (starting and stopping a cluster costs seconds).
+func TestGroupOnCluster(t *testing.T) {
+	cl := cluster3(t)
+	t.Run("Membership", func(t *testing.T) { testGroupMembership(t, cl) })
+	t.Run("MemberMoves", func(t *testing.T) { testGroupMemberMoves(t, cl) })
+}
+
+// testGroupMembership: 10 members join concurrently (one of them on a
 // member of its own, with a short session); watchers see them all, see a
 // data update, see the short session's member leave when the session
 // expires, and see a Leave.
-func TestGroupMembership(t *testing.T) {
-	cl := cluster3(t)
+func testGroupMembership(t *testing.T, cl *servertest.Cluster) {
 	cl.WaitLeader()
 	ctx := ctxT(t, 60*time.Second)
 	ms := cl.Members()
@@ -164,11 +172,10 @@ func TestGroupMembership(t *testing.T) {
 	}
 }
 
-// TestGroupMemberMoves: a member's connection moves to another member of
+// testGroupMemberMoves: a member's connection moves to another member of
 // the cluster when its member stops; the membership (and a watch on the
 // moved client) survives, and a crash of the leader changes nothing.
-func TestGroupMemberMoves(t *testing.T) {
-	cl := cluster3(t)
+func testGroupMemberMoves(t *testing.T, cl *servertest.Cluster) {
 	cl.WaitLeader()
 	ctx := ctxT(t, 40*time.Second)
 	ms := cl.Members()
