@@ -50,8 +50,9 @@ func followConfig(ctx context.Context, w *recipes.Config[settings], final int) (
 	}
 }
 
-// TestConfigWatchers: one writer makes 200 changes while 4 watchers watch;
-// each sees versions only grow and ends on the final value.
+// TestConfigWatchers: one writer makes 200 changes while 4 watchers watch
+// (one with a client watch buffer of 1, so that it overflows); each sees
+// versions only grow and ends on the final value.
 func TestConfigWatchers(t *testing.T) {
 	m := member(t)
 	ctx := ctxT(t, 30*time.Second)
@@ -62,8 +63,13 @@ func TestConfigWatchers(t *testing.T) {
 		t.Fatalf("SetConfig create: version %d, %v", v, err)
 	}
 	var watchers []*recipes.Config[settings]
-	for range 4 {
-		w, err := recipes.WatchConfig[settings](ctx, connect(t, []string{m.Addr()}), path)
+	for i := range 4 {
+		var opts []client.Option
+		if i == 3 {
+			// This one's watcher overflows, and is added again.
+			opts = append(opts, client.WithWatchBuffer(1))
+		}
+		w, err := recipes.WatchConfig[settings](ctx, connect(t, []string{m.Addr()}, opts...), path)
 		if err != nil {
 			t.Fatal(err)
 		}

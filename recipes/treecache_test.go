@@ -222,11 +222,17 @@ func checkModel(t *testing.T, tc *recipes.TreeCache, model map[string]string, do
 
 // TestTreeCacheMirror: 8 random writers create, set and delete at three
 // depths while a cache watches; after they stop the cache (and the model
-// its events build) equals a fresh read of the tree.
+// its events build) equals a fresh read of the tree. With a tiny watch
+// buffer the client's watcher overflows, and the cache reads it all again.
 func TestTreeCacheMirror(t *testing.T) {
+	t.Run("default", func(t *testing.T) { testTreeCacheMirror(t) })
+	t.Run("watcher overflow", func(t *testing.T) { testTreeCacheMirror(t, client.WithWatchBuffer(1)) })
+}
+
+func testTreeCacheMirror(t *testing.T, opts ...client.Option) {
 	m := member(t)
 	ctx := ctxT(t, 40*time.Second)
-	c := connect(t, []string{m.Addr()})
+	c := connect(t, []string{m.Addr()}, opts...)
 	const root = "/mirror"
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
