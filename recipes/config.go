@@ -66,7 +66,9 @@ type Config[T any] struct {
 
 // WatchConfig reads the configuration value at path and starts watching
 // it. A missing node is allowed: there is no value until it is created.
-// The watch lasts until Close, the end of ctx, or the end of the session.
+// If the current data does not decode, the first update says so. The
+// watch lasts until Close, the end of ctx (so pass a context that lives as
+// long as the watch should), or the end of the session.
 func WatchConfig[T any](ctx context.Context, c *client.Client, path string) (*Config[T], error) {
 	if c == nil {
 		return nil, errors.New("recipes: watch config: nil client")
