@@ -594,8 +594,10 @@ func (n *Node) applyConf(e *pb.Entry, cc pb.ConfChangeI) error {
 }
 
 // TransferLeadership hands leadership to voter to, or, with to 0, to the
-// voter other than this member whose log is the most up to date (the
-// lowest id among equals). It must be called on the leader (ErrNotLeader
+// voter other than this member that has been heard from in the last
+// election timeout and whose log is the most up to date (the lowest id
+// among equals); with to 0 and no such voter it fails at once rather than
+// wait on members that are down. It must be called on the leader (ErrNotLeader
 // otherwise) and waits until this member knows of another leader, asking
 // raft again each election timeout (raft gives up a transfer after one),
 // until ctx ends: then it returns ctx's error, and this member may still
@@ -644,12 +646,18 @@ func (n *Node) transferLeadership(to uint64) error {
 	if to == 0 {
 		var best uint64
 		for _, id := range slices.Sorted(maps.Keys(voters)) {
-			if id != n.cfg.ID && (best == 0 || st.Progress[id].Match > st.Progress[best].Match) {
+			// A voter not heard from lately (CheckQuorum resets the
+			// flag each election timeout) is likely down: a transfer
+			// to it would only stall until raft gives up.
+			if id == n.cfg.ID || !st.Progress[id].RecentActive {
+				continue
+			}
+			if best == 0 || st.Progress[id].Match > st.Progress[best].Match {
 				best = id
 			}
 		}
 		if best == 0 {
-			return errors.New("raftnode: transferring leadership: there is no other voter")
+			return errors.New("raftnode: transferring leadership: no other voter has been heard from lately")
 		}
 		to = best
 	} else if _, ok := voters[to]; !ok {

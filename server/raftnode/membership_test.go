@@ -1,11 +1,13 @@
 package raftnode
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -461,4 +463,33 @@ func FuzzConfContext(f *testing.F) {
 			t.Fatal("decoded two contexts as one")
 		}
 	})
+}
+
+// TestClusterTransferSkipsDownVoter: a transfer to any voter passes over
+// one that has not been heard from lately, even if its log is as long as
+// the live one's and its id lower: a shutdown hands over to the live
+// member instead of stalling on the dead one.
+func TestClusterTransferSkipsDownVoter(t *testing.T) {
+	c := newCluster(t, 3, 19)
+	lead, term := c.waitLeader()
+	c.converge(lead, "before")
+	var followers []uint64
+	for _, id := range c.ids {
+		if id != lead {
+			followers = append(followers, id)
+		}
+	}
+	down, live := followers[0], followers[1]
+	c.crash(down)
+	// Two election timeouts: CheckQuorum clears the dead member's
+	// recent activity at each one.
+	time.Sleep(2 * clusterElectionTick * clusterTick)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c.node(lead).TransferLeadership(ctx, 0); err != nil {
+		t.Fatalf("transfer to any with member %d down: %v", down, err)
+	}
+	if lead2, term2 := c.waitLeader(lead, live); lead2 != live || term2 <= term {
+		t.Fatalf("after the transfer: leader %d in term %d; want %d in a term after %d", lead2, term2, live, term)
+	}
 }
