@@ -11,18 +11,21 @@
 //   - Config: a typed configuration value, watched.
 //   - Group and TreeCache: the live members of a group, and a local mirror of
 //     a subtree.
-//   - TwoPhaseCommit: a coordinator and participants voting through nodes.
+//   - Coordinator and Participant: two-phase commit, voting through nodes.
 //
 // Service discovery with client-side load balancing lives in
 // recipes/discovery, and the consistent hash ring in recipes/ring.
 //
 // # Sessions
 //
-// A recipe works on one *client.Client, whose session is its liveness: the
-// nodes a recipe holds (a lock, a candidacy, a registration) are ephemeral
-// and vanish when the session ends. When the client's session ends (Done),
-// whatever the recipe held is lost, and the recipe says so (Mutex.Lost,
-// Election.Lost). Use a new Client, and new recipe values, to go on.
+// A recipe works on one *client.Client, whose session is its liveness: what
+// a recipe holds for a process (a lock, a candidacy, a group membership, a
+// barrier participant) is an ephemeral node that vanishes when the session
+// ends. When the client's session ends (Done), whatever the recipe held is
+// lost, and the recipe says so (Mutex.Lost, Election.Lost, Membership.Lost).
+// Use a new Client, and new recipe values, to go on. What a recipe keeps for
+// everyone (a Barrier, queue items, a Counter, a Config value, a two-phase
+// commit transaction) is persistent and outlives the session that wrote it.
 //
 // # Contexts and cleanup
 //

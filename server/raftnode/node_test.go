@@ -45,7 +45,12 @@ func TestProposeCommitsInOrder(t *testing.T) {
 			t.Fatalf("entry %d: %+v, want index %d term %d", i, e, i+1, st.Term)
 		}
 	}
-	st = n.Status()
+	// The Node counts an entry applied once the Applier has returned, a
+	// moment after the recorder saw it.
+	deadline := time.Now().Add(waitTimeout)
+	for st = n.Status(); st.Applied != 101 && time.Now().Before(deadline); st = n.Status() {
+		time.Sleep(time.Millisecond)
+	}
 	if st.Applied != 101 || st.Commit != 101 {
 		t.Fatalf("Status %+v, want applied and commit 101", st)
 	}
