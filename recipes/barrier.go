@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/arbor-coord/arbor/client"
-	"github.com/arbor-coord/arbor/internal/errcode"
 )
 
 // Barrier holds a group back until a condition is met: whoever sets it
@@ -26,7 +23,7 @@ type Barrier struct {
 // NewBarrier returns the barrier at path. It checks its arguments and
 // reaches no member.
 func NewBarrier(c *client.Client, path string) (*Barrier, error) {
-	if err := checkRecipeArgs("NewBarrier", c, path); err != nil {
+	if err := checkNodeArgs("NewBarrier", c, path); err != nil {
 		return nil, err
 	}
 	return &Barrier{c: c, path: path}, nil
@@ -60,41 +57,4 @@ func (b *Barrier) Wait(ctx context.Context) error {
 		return fmt.Errorf("recipes: barrier %s: wait: %w", b.path, err)
 	}
 	return nil
-}
-
-// checkRecipeArgs checks the client and the node path a recipe is made
-// with, so that a wrong argument is refused before anything is written.
-// The client checks paths again on every call; this catches the mistakes a
-// recipe would otherwise only meet mid-way (the root, which no recipe can
-// create or delete, among them). The error matches client.ErrBadArguments.
-func checkRecipeArgs(op string, c *client.Client, path string) error {
-	if c == nil {
-		return badRecipeArg(op, "nil client")
-	}
-	var reason string
-	switch {
-	case path == "":
-		reason = "empty path"
-	case path[0] != '/':
-		reason = fmt.Sprintf("path %q must start with /", path)
-	case path == "/":
-		reason = "path \"/\": the root cannot be a recipe's node"
-	case strings.HasSuffix(path, "/"):
-		reason = fmt.Sprintf("path %q must not end with /", path)
-	case strings.Contains(path, "//"):
-		reason = fmt.Sprintf("path %q has an empty segment", path)
-	case strings.Contains(path+"/", "/./") || strings.Contains(path+"/", "/../"):
-		reason = fmt.Sprintf("path %q has a relative segment", path)
-	case !utf8.ValidString(path) || strings.ContainsFunc(path, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		reason = fmt.Sprintf("path %q has invalid UTF-8 or a control character", path)
-	default:
-		return nil
-	}
-	return badRecipeArg(op, reason)
-}
-
-// badRecipeArg is the error of a wrong argument: it says which call and
-// what is wrong, and matches client.ErrBadArguments.
-func badRecipeArg(op, reason string) error {
-	return fmt.Errorf("recipes: %s: %s: %w", op, reason, errcode.BadArguments)
 }

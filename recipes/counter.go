@@ -36,7 +36,7 @@ type Counter struct {
 // NewCounter returns the counter at path. It checks its arguments and
 // reaches no member.
 func NewCounter(c *client.Client, path string) (*Counter, error) {
-	if err := checkRecipeArgs("NewCounter", c, path); err != nil {
+	if err := checkNodeArgs("NewCounter", c, path); err != nil {
 		return nil, err
 	}
 	return &Counter{c: c, path: path}, nil

@@ -57,11 +57,11 @@ type DoubleBarrier struct {
 // participants at dir. It checks its arguments and reaches no member. All
 // participants should use the same count.
 func NewDoubleBarrier(c *client.Client, dir string, count int) (*DoubleBarrier, error) {
-	if err := checkRecipeArgs("NewDoubleBarrier", c, dir); err != nil {
+	if err := checkNodeArgs("NewDoubleBarrier", c, dir); err != nil {
 		return nil, err
 	}
 	if count < 1 {
-		return nil, badRecipeArg("NewDoubleBarrier", fmt.Sprintf("count %d: want 1 or more participants", count))
+		return nil, badArg("NewDoubleBarrier", fmt.Sprintf("count %d: want 1 or more participants", count))
 	}
 	return &DoubleBarrier{c: c, dir: dir, count: count, prefix: newPrefix()}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -116,43 +115,7 @@ func NewElection(c *client.Client, dir string) *Election {
 
 // check returns an error if the Election was made with wrong arguments.
 func (e *Election) check() error {
-	if e.c == nil {
-		return errors.New("recipes: election: nil client")
-	}
-	if err := checkElectionDir(e.dir); err != nil {
-		return fmt.Errorf("recipes: election: %w", err)
-	}
-	return nil
-}
-
-// checkElectionDir says what is wrong with dir as a directory path, if
-// anything; the members check the rest (reserved names, characters). The
-// error matches client.ErrBadArguments.
-func checkElectionDir(dir string) error {
-	reason := ""
-	switch {
-	case dir == "":
-		reason = "empty path"
-	case dir[0] != '/':
-		reason = "must start with /"
-	case dir != "/" && strings.HasSuffix(dir, "/"):
-		reason = "must not end with /"
-	case strings.Contains(dir, "//"):
-		reason = "empty segment"
-	case strings.ContainsRune(dir, 0):
-		reason = "contains a NUL byte"
-	}
-	if reason == "" {
-		for _, seg := range strings.Split(dir[1:], "/") {
-			if seg == "." || seg == ".." {
-				reason = "relative segment " + seg
-			}
-		}
-	}
-	if reason != "" {
-		return fmt.Errorf("invalid directory %q: %s: %w", dir, reason, client.ErrBadArguments)
-	}
-	return nil
+	return checkArgs("election", e.c, e.dir)
 }
 
 // Campaign enters the election with value (which may be empty) as the

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -68,19 +67,6 @@ type Membership struct {
 	mu       sync.Mutex // serialises Update and Leave
 }
 
-// validName checks that name is one path element.
-func validName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty member name")
-	case strings.Contains(name, "/"):
-		return fmt.Errorf("member name %q: a single path element, without /", name)
-	case name == "." || name == "..":
-		return fmt.Errorf("member name %q: not a relative element", name)
-	}
-	return nil
-}
-
 // JoinGroup makes this client's session a member of the group at dir
 // under name, with data: it creates the ephemeral node dir/name (and dir,
 // as a container, if missing). A name taken by another session is
@@ -93,10 +79,10 @@ func validName(name string) error {
 // else, or the end of the session; Lost is closed then. ctx bounds the
 // join only.
 func JoinGroup(ctx context.Context, c *client.Client, dir, name string, data []byte) (*Membership, error) {
-	if c == nil {
-		return nil, errors.New("recipes: join group: nil client")
+	if err := checkArgs("join group", c, dir); err != nil {
+		return nil, err
 	}
-	if err := validName(name); err != nil {
+	if err := checkName("member name", name); err != nil {
 		return nil, fmt.Errorf("recipes: join group %s: %w", dir, err)
 	}
 	path := join(dir, name)
@@ -296,8 +282,8 @@ func (m *Membership) Leave(ctx context.Context) error {
 // GroupMembers returns the members of the group at dir, sorted by name. A
 // group whose directory does not exist has no members.
 func GroupMembers(ctx context.Context, c *client.Client, dir string) ([]Member, error) {
-	if c == nil {
-		return nil, errors.New("recipes: group members: nil client")
+	if err := checkArgs("group members", c, dir); err != nil {
+		return nil, err
 	}
 	members, err := readMembers(ctx, c, dir)
 	if err != nil {
@@ -359,8 +345,8 @@ type GroupWatch struct {
 // WatchGroup reads the members of the group at dir and starts following
 // them, until Close, the end of ctx, or the end of the session.
 func WatchGroup(ctx context.Context, c *client.Client, dir string) (*GroupWatch, error) {
-	if c == nil {
-		return nil, errors.New("recipes: watch group: nil client")
+	if err := checkArgs("watch group", c, dir); err != nil {
+		return nil, err
 	}
 	pw, err := addPersistent(ctx, c, dir, true)
 	if err != nil {

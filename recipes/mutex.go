@@ -135,20 +135,6 @@ func newLease(c *client.Client, dir string) lease {
 	return lease{c: c, dir: dir, prefix: newPrefix()}
 }
 
-// checkLockDir says what is wrong with dir as a lock directory, beyond
-// what the client checks of every path.
-func checkLockDir(dir string) error {
-	switch {
-	case dir == "":
-		return errors.New("empty directory path")
-	case !strings.HasPrefix(dir, "/"):
-		return fmt.Errorf("directory path %q is not absolute", dir)
-	case dir != "/" && strings.HasSuffix(dir, "/"):
-		return fmt.Errorf("directory path %q ends in /", dir)
-	}
-	return nil
-}
-
 // begin marks a call running; end marks it done.
 func (l *lease) begin(op string) error {
 	l.mu.Lock()
@@ -186,8 +172,8 @@ func lineOf(children []string, tags []string) []contender {
 // does. Any return without the hold removes the node. If admit is not nil,
 // it may refuse the contender, before its node is created and again after.
 func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule holdRule, wait bool, admit func(context.Context) error) (err error) {
-	if err := checkLockDir(l.dir); err != nil {
-		return fmt.Errorf("recipes: %s: %w", op, err)
+	if err := checkArgs(op, l.c, l.dir); err != nil {
+		return err
 	}
 	if err := l.begin(op); err != nil {
 		return err

@@ -31,6 +31,59 @@ const (
 	minCleanup = 2 * time.Second
 )
 
+// checkArgs checks the client and the node path a recipe call (op) is
+// given, so that a wrong argument is refused before anything is written.
+// The error says which call and what is wrong, and matches
+// client.ErrBadArguments.
+func checkArgs(op string, c *client.Client, path string) error {
+	if c == nil {
+		return badArg(op, "nil client")
+	}
+	if err := client.ValidatePath(path); err != nil {
+		return badArg(op, fmt.Sprintf("path %q: %s", path, reasonOf(err)))
+	}
+	return nil
+}
+
+// checkNodeArgs is checkArgs for a recipe whose node is path itself, which
+// it creates and deletes: the root cannot be that node.
+func checkNodeArgs(op string, c *client.Client, path string) error {
+	if err := checkArgs(op, c, path); err != nil {
+		return err
+	}
+	if path == "/" {
+		return badArg(op, "path \"/\": the root cannot be a recipe's node")
+	}
+	return nil
+}
+
+// checkName says what is wrong with name (what, e.g. "member name") as one
+// node name, if anything. Callers say which call.
+func checkName(what, name string) error {
+	if name == "" {
+		return errors.New("empty " + what)
+	}
+	if err := client.ValidateName(name); err != nil {
+		return fmt.Errorf("%s %q: %s", what, name, reasonOf(err))
+	}
+	return nil
+}
+
+// badArg is the error of a wrong argument: it says which call and what is
+// wrong, and matches client.ErrBadArguments.
+func badArg(op, reason string) error {
+	return fmt.Errorf("recipes: %s: %s: %w", op, reason, client.ErrBadArguments)
+}
+
+// reasonOf returns the reason the client gave for refusing an argument.
+func reasonOf(err error) string {
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Reason != "" {
+		return ce.Reason
+	}
+	return err.Error()
+}
+
 // newPrefix returns a contender prefix unique to one recipe value:
 // protectedTag, 32 hex digits, "-".
 func newPrefix() string {

@@ -55,7 +55,7 @@ type Queue struct{ q itemQueue }
 // member; dir (a container, with any missing ancestors) is made by the
 // first Put.
 func NewQueue(c *client.Client, dir string) (*Queue, error) {
-	if err := checkRecipeArgs("NewQueue", c, dir); err != nil {
+	if err := checkNodeArgs("NewQueue", c, dir); err != nil {
 		return nil, err
 	}
 	return &Queue{itemQueue{c: c, dir: dir, kind: "queue", order: fifoOrder}}, nil
@@ -102,7 +102,7 @@ type PriorityQueue struct{ q itemQueue }
 // NewPriorityQueue returns the priority queue at dir. It checks its
 // arguments and reaches no member.
 func NewPriorityQueue(c *client.Client, dir string) (*PriorityQueue, error) {
-	if err := checkRecipeArgs("NewPriorityQueue", c, dir); err != nil {
+	if err := checkNodeArgs("NewPriorityQueue", c, dir); err != nil {
 		return nil, err
 	}
 	return &PriorityQueue{itemQueue{c: c, dir: dir, kind: "priority queue", order: priorityOrder}}, nil
@@ -113,7 +113,7 @@ func NewPriorityQueue(c *client.Client, dir string) (*PriorityQueue, error) {
 // matching client.ErrBadArguments. An unknown outcome is as Queue.Put's.
 func (q *PriorityQueue) Put(ctx context.Context, data []byte, priority int) error {
 	if priority < math.MinInt32 || priority > math.MaxInt32 {
-		return badRecipeArg("PriorityQueue.Put", fmt.Sprintf("priority %d: want %d to %d", priority, math.MinInt32, math.MaxInt32))
+		return badArg("PriorityQueue.Put", fmt.Sprintf("priority %d: want %d to %d", priority, math.MinInt32, math.MaxInt32))
 	}
 	biased := int64(priority) - math.MinInt32
 	return q.q.put(ctx, fmt.Sprintf("%s%0*d-", itemTag, priorityDigits, biased), data)

@@ -137,8 +137,8 @@ type TreeCache struct {
 // NewTreeCache loads the subtree at root (which need not exist yet) and
 // keeps it current until Close, the end of ctx or the session's end.
 func NewTreeCache(ctx context.Context, c *client.Client, root string, opts ...TreeCacheOption) (*TreeCache, error) {
-	if c == nil {
-		return nil, errors.New("recipes: tree cache: nil client")
+	if err := checkArgs("tree cache", c, root); err != nil {
+		return nil, err
 	}
 	o := treeCacheOptions{maxNodes: DefaultTreeMaxNodes, eventBuffer: DefaultTreeEventBuffer}
 	for _, opt := range opts {

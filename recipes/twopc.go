@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/arbor-coord/arbor/client"
 )
@@ -139,7 +138,7 @@ func checkTxn(participants []string, timeout time.Duration) error {
 		return fmt.Errorf("timeout %v, more than %v", timeout, maxTxnTimeout)
 	}
 	for i, p := range participants {
-		if err := checkName(p); err != nil {
+		if err := checkParticipant(p); err != nil {
 			return err
 		}
 		if slices.Contains(participants[:i], p) {
@@ -149,40 +148,13 @@ func checkTxn(participants []string, timeout time.Duration) error {
 	return nil
 }
 
-// checkName checks a participant's name, which becomes part of node names.
-func checkName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty participant name")
-	case len(name) > maxNameBytes:
+// checkParticipant checks a participant's name, which becomes part of
+// node names.
+func checkParticipant(name string) error {
+	if len(name) > maxNameBytes {
 		return fmt.Errorf("participant name of %d bytes, more than %d", len(name), maxNameBytes)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("participant name %q is not UTF-8", name)
 	}
-	for _, r := range name {
-		// The characters a path segment may not hold, and '/'.
-		if r == '/' || r <= 0x1f || (r >= 0x7f && r <= 0x9f) || (r >= 0xd800 && r <= 0xf8ff) || r >= 0xfff0 {
-			return fmt.Errorf("participant name %q: character %q not allowed", name, r)
-		}
-	}
-	return nil
-}
-
-// checkPath checks a path as far as the client's own checks do not
-// (they run before anything is written, so an invalid path changes nothing
-// either way; these give a clearer message for the common mistakes).
-func checkPath(what, path string) error {
-	switch {
-	case path == "":
-		return fmt.Errorf("recipes: empty %s path", what)
-	case path[0] != '/':
-		return fmt.Errorf("recipes: %s %q: must start with /", what, path)
-	case path != "/" && path[len(path)-1] == '/':
-		return fmt.Errorf("recipes: %s %q: must not end with /", what, path)
-	case strings.Contains(path, "//"):
-		return fmt.Errorf("recipes: %s %q: empty segment", what, path)
-	}
-	return nil
+	return checkName("participant name", name)
 }
 
 // vote is one recorded vote.
@@ -465,10 +437,7 @@ func (t *txn) purge(ctx context.Context) error {
 // with one missing; Commit if all voted commit in time, as all have
 // prepared and the one decision node keeps everyone in agreement).
 func Decide(ctx context.Context, c *client.Client, txnPath string) (Decision, error) {
-	if c == nil {
-		return 0, errors.New("recipes: Decide: nil client")
-	}
-	if err := checkPath("transaction", txnPath); err != nil {
+	if err := checkArgs("Decide", c, txnPath); err != nil {
 		return 0, err
 	}
 	t, err := readTxn(ctx, c, txnPath)
@@ -486,10 +455,7 @@ func Decide(ctx context.Context, c *client.Client, txnPath string) (Decision, er
 // gets ErrTxnGone. It returns ErrUndecided, and deletes nothing, while the
 // transaction cannot be decided yet. A transaction gone already is fine.
 func Purge(ctx context.Context, c *client.Client, txnPath string) error {
-	if c == nil {
-		return errors.New("recipes: Purge: nil client")
-	}
-	if err := checkPath("transaction", txnPath); err != nil {
+	if err := checkArgs("Purge", c, txnPath); err != nil {
 		return err
 	}
 	t, err := readTxn(ctx, c, txnPath)
@@ -574,10 +540,7 @@ type Txn struct {
 // created: Begin then deletes it, or, if a participant voted already,
 // records Abort in it, before it returns ctx's error.
 func (co *Coordinator) Begin(ctx context.Context, participants []string, payload []byte, timeout time.Duration) (*Txn, error) {
-	if co.c == nil {
-		return nil, errors.New("recipes: Begin: nil client")
-	}
-	if err := checkPath("directory", co.dir); err != nil {
+	if err := checkArgs("Begin", co.c, co.dir); err != nil {
 		return nil, err
 	}
 	if err := checkTxn(participants, timeout); err != nil {
@@ -836,13 +799,10 @@ func (p *Participant) Next(ctx context.Context) (*Proposal, error) {
 
 // check checks the participant's arguments.
 func (p *Participant) check(op string) error {
-	if p.c == nil {
-		return fmt.Errorf("recipes: %s: nil client", op)
-	}
-	if err := checkPath("directory", p.dir); err != nil {
+	if err := checkArgs(op, p.c, p.dir); err != nil {
 		return err
 	}
-	if err := checkName(p.name); err != nil {
+	if err := checkParticipant(p.name); err != nil {
 		return fmt.Errorf("recipes: %s: %w", op, err)
 	}
 	return nil

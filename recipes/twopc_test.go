@@ -447,7 +447,7 @@ func TestTwoPCBadInput(t *testing.T) {
 		timeout      time.Duration
 		want         string
 	}{
-		{"", two, time.Second, "empty directory"},
+		{"", two, time.Second, "path \"\": empty path"},
 		{"rel", two, time.Second, "must start with /"},
 		{"/x/", two, time.Second, "must not end with /"},
 		{"/x", nil, time.Second, "no participants"},
