@@ -18,20 +18,24 @@ import (
 type Barrier struct {
 	c    *client.Client
 	path string
+	// err is the constructor's argument error, returned by every method.
+	err error
 }
 
-// NewBarrier returns the barrier at path. It checks its arguments and
-// reaches no member.
-func NewBarrier(c *client.Client, path string) (*Barrier, error) {
-	if err := checkNodeArgs("NewBarrier", c, path); err != nil {
-		return nil, err
-	}
-	return &Barrier{c: c, path: path}, nil
+// NewBarrier returns the barrier at path. It reaches no member. A nil c,
+// or a path that is not a valid path or is the root, is reported by every
+// call (with an error matching client.ErrBadArguments), which then changes
+// nothing.
+func NewBarrier(c *client.Client, path string) *Barrier {
+	return &Barrier{c: c, path: path, err: checkNodeArgs("NewBarrier", c, path)}
 }
 
 // Set sets the barrier: it creates its node (and any missing ancestors, as
 // persistent nodes). A barrier set already is fine.
 func (b *Barrier) Set(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
 	_, err := b.c.Create(ctx, b.path, nil, client.WithParents())
 	if err != nil && !errors.Is(err, client.ErrNodeExists) {
 		return fmt.Errorf("recipes: barrier %s: set: %w", b.path, err)
@@ -42,6 +46,9 @@ func (b *Barrier) Set(ctx context.Context) error {
 // Remove removes the barrier, releasing its waiters. A barrier removed
 // already (or never set) is fine.
 func (b *Barrier) Remove(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
 	err := b.c.Delete(ctx, b.path, -1)
 	if err != nil && !errors.Is(err, client.ErrNoNode) {
 		return fmt.Errorf("recipes: barrier %s: remove: %w", b.path, err)
@@ -53,6 +60,9 @@ func (b *Barrier) Remove(ctx context.Context) error {
 // exist, else when a watch reports it deleted. It returns the context's
 // error if ctx ends first, or the session's if the session ends.
 func (b *Barrier) Wait(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
 	if err := waitGone(ctx, b.c, b.path); err != nil {
 		return fmt.Errorf("recipes: barrier %s: wait: %w", b.path, err)
 	}

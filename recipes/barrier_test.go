@@ -54,22 +54,34 @@ func TestBarrierArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx := ctxT(t, 10*time.Second)
 	for _, path := range []string{"", "b", "/", "/b/", "/a//b", "/a/./b", "/a/../b", "/a\x00b"} {
-		if _, err := recipes.NewBarrier(c, path); !errors.Is(err, client.ErrBadArguments) {
-			t.Errorf("NewBarrier(%q): %v; want ErrBadArguments", path, err)
+		b := recipes.NewBarrier(c, path)
+		for _, call := range []struct {
+			name string
+			f    func(context.Context) error
+		}{{"Set", b.Set}, {"Remove", b.Remove}, {"Wait", b.Wait}} {
+			if err := call.f(ctx); !errors.Is(err, client.ErrBadArguments) {
+				t.Errorf("NewBarrier(%q).%s: %v; want ErrBadArguments", path, call.name, err)
+			}
 		}
 	}
-	if _, err := recipes.NewBarrier(nil, "/b"); !errors.Is(err, client.ErrBadArguments) || !strings.Contains(err.Error(), "nil client") {
-		t.Errorf("NewBarrier(nil): %v; want ErrBadArguments saying nil client", err)
+	if err := recipes.NewBarrier(nil, "/b").Set(ctx); !errors.Is(err, client.ErrBadArguments) || !strings.Contains(err.Error(), "nil client") {
+		t.Errorf("NewBarrier(nil).Set: %v; want ErrBadArguments saying nil client", err)
 	}
 	for _, count := range []int{0, -1} {
-		_, err := recipes.NewDoubleBarrier(c, "/db", count)
-		if !errors.Is(err, client.ErrBadArguments) || !strings.Contains(err.Error(), "count") {
-			t.Errorf("NewDoubleBarrier(count %d): %v; want ErrBadArguments about the count", count, err)
+		b := recipes.NewDoubleBarrier(c, "/db", count)
+		for _, call := range []struct {
+			name string
+			f    func(context.Context) error
+		}{{"Enter", b.Enter}, {"Leave", b.Leave}} {
+			if err := call.f(ctx); !errors.Is(err, client.ErrBadArguments) || !strings.Contains(err.Error(), "count") {
+				t.Errorf("NewDoubleBarrier(count %d).%s: %v; want ErrBadArguments about the count", count, call.name, err)
+			}
 		}
 	}
-	if _, err := recipes.NewDoubleBarrier(c, "db", 2); !errors.Is(err, client.ErrBadArguments) {
-		t.Errorf("NewDoubleBarrier(\"db\"): %v; want ErrBadArguments", err)
+	if err := recipes.NewDoubleBarrier(c, "db", 2).Enter(ctx); !errors.Is(err, client.ErrBadArguments) {
+		t.Errorf("NewDoubleBarrier(\"db\").Enter: %v; want ErrBadArguments", err)
 	}
 	// Nothing was written.
 	if after, _, err := c.Children(ctxT(t, 10*time.Second), "/"); err != nil || !slices.Equal(after, before) {
@@ -83,10 +95,7 @@ func TestBarrier(t *testing.T) {
 	addrs := []string{m.Addr()}
 	ctx := ctxT(t, 30*time.Second)
 	owner := connect(t, addrs)
-	b, err := recipes.NewBarrier(owner, "/app/start")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := recipes.NewBarrier(owner, "/app/start")
 	// Waiting on a barrier never set returns at once.
 	if err := b.Wait(ctx); err != nil {
 		t.Fatalf("wait on an unset barrier: %v", err)
@@ -103,10 +112,7 @@ func TestBarrier(t *testing.T) {
 	clients := make([]*client.Client, waiters)
 	for i := range waiters {
 		clients[i] = connect(t, addrs)
-		wb, err := recipes.NewBarrier(clients[i], "/app/start")
-		if err != nil {
-			t.Fatal(err)
-		}
+		wb := recipes.NewBarrier(clients[i], "/app/start")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -153,10 +159,7 @@ type dbParticipant struct {
 func newDBParticipant(t *testing.T, addrs []string, dir string, count int, opts ...client.Option) dbParticipant {
 	t.Helper()
 	c := connect(t, addrs, opts...)
-	b, err := recipes.NewDoubleBarrier(c, dir, count)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := recipes.NewDoubleBarrier(c, dir, count)
 	return dbParticipant{c, b}
 }
 

@@ -48,22 +48,24 @@ type DoubleBarrier struct {
 	dir    string
 	count  int
 	prefix string
+	// err is the constructor's argument error, returned by every method.
+	err error
 
 	mu  sync.Mutex
 	own string // the name of our node while entered, else ""
 }
 
 // NewDoubleBarrier returns a participant of the double barrier of count
-// participants at dir. It checks its arguments and reaches no member. All
-// participants should use the same count.
-func NewDoubleBarrier(c *client.Client, dir string, count int) (*DoubleBarrier, error) {
-	if err := checkNodeArgs("NewDoubleBarrier", c, dir); err != nil {
-		return nil, err
+// participants at dir. It reaches no member. All participants should use
+// the same count. A nil c, a dir that is not a valid path or is the root,
+// or a count below 1 is reported by every call (with an error matching
+// client.ErrBadArguments), which then changes nothing.
+func NewDoubleBarrier(c *client.Client, dir string, count int) *DoubleBarrier {
+	err := checkNodeArgs("NewDoubleBarrier", c, dir)
+	if err == nil && count < 1 {
+		err = badArg("NewDoubleBarrier", fmt.Sprintf("count %d: want 1 or more participants", count))
 	}
-	if count < 1 {
-		return nil, badArg("NewDoubleBarrier", fmt.Sprintf("count %d: want 1 or more participants", count))
-	}
-	return &DoubleBarrier{c: c, dir: dir, count: count, prefix: newPrefix()}, nil
+	return &DoubleBarrier{c: c, dir: dir, count: count, prefix: newPrefix(), err: err}
 }
 
 // Enter enters the barrier and waits until count participants have
@@ -74,6 +76,9 @@ func NewDoubleBarrier(c *client.Client, dir string, count int) (*DoubleBarrier, 
 // barrier opened at that very moment, the others go on without this
 // participant. If the session ends, Enter returns its error.
 func (b *DoubleBarrier) Enter(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.own != "" {
@@ -204,6 +209,9 @@ func (b *DoubleBarrier) arrive(ctx context.Context) (own string, joined bool, er
 // Leave returns its error (the participant's node went with the session).
 // Leave without a successful Enter returns ErrNotEntered.
 func (b *DoubleBarrier) Leave(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.own == "" {

@@ -52,10 +52,7 @@ func ExampleBarrier() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	b, err := recipes.NewBarrier(c, "/app/setup")
-	if err != nil {
-		log.Fatal(err)
-	}
+	b := recipes.NewBarrier(c, "/app/setup")
 	if err := b.Set(ctx); err != nil {
 		log.Fatal(err)
 	}

@@ -16,10 +16,7 @@ func ExampleCounter() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	hits, err := recipes.NewCounter(c, "/stats/hits")
-	if err != nil {
-		log.Fatal(err)
-	}
+	hits := recipes.NewCounter(c, "/stats/hits")
 	if _, err := hits.Add(ctx, 5); err != nil { // made at 0 if missing
 		log.Fatal(err)
 	}

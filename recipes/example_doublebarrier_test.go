@@ -22,10 +22,7 @@ func ExampleDoubleBarrier() {
 	var wg sync.WaitGroup
 	results := make([]string, workers)
 	for i := range workers {
-		b, err := recipes.NewDoubleBarrier(c, "/jobs/round", workers)
-		if err != nil {
-			log.Fatal(err)
-		}
+		b := recipes.NewDoubleBarrier(c, "/jobs/round", workers)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -17,10 +17,7 @@ func ExampleQueue() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	q, err := recipes.NewQueue(c, "/jobs/queue")
-	if err != nil {
-		log.Fatal(err)
-	}
+	q := recipes.NewQueue(c, "/jobs/queue")
 	for _, job := range []string{"resize", "thumbnail", "upload"} {
 		if err := q.Put(ctx, []byte(job)); err != nil {
 			log.Fatal(err)
@@ -56,10 +53,7 @@ func ExamplePriorityQueue() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	q, err := recipes.NewPriorityQueue(c, "/jobs/priority")
-	if err != nil {
-		log.Fatal(err)
-	}
+	q := recipes.NewPriorityQueue(c, "/jobs/priority")
 	puts := []struct {
 		job      string
 		priority int

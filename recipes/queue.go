@@ -51,14 +51,13 @@ const (
 // MaxDataBytes); a larger one gets the member's error.
 type Queue struct{ q itemQueue }
 
-// NewQueue returns the queue at dir. It checks its arguments and reaches no
-// member; dir (a container, with any missing ancestors) is made by the
-// first Put.
-func NewQueue(c *client.Client, dir string) (*Queue, error) {
-	if err := checkNodeArgs("NewQueue", c, dir); err != nil {
-		return nil, err
-	}
-	return &Queue{itemQueue{c: c, dir: dir, kind: "queue", order: fifoOrder}}, nil
+// NewQueue returns the queue at dir. It reaches no member; dir (a
+// container, with any missing ancestors) is made by the first Put. A nil
+// c, or a dir that is not a valid path or is the root, is reported by
+// every call (with an error matching client.ErrBadArguments), which then
+// changes nothing.
+func NewQueue(c *client.Client, dir string) *Queue {
+	return &Queue{itemQueue{c: c, dir: dir, kind: "queue", order: fifoOrder, err: checkNodeArgs("NewQueue", c, dir)}}
 }
 
 // Put appends an item holding data (empty data is an empty item). If ctx
@@ -99,19 +98,19 @@ func (q *Queue) Len(ctx context.Context) (int, error) { return q.q.len(ctx) }
 // from the order it behaves as Queue does, guarantees included.
 type PriorityQueue struct{ q itemQueue }
 
-// NewPriorityQueue returns the priority queue at dir. It checks its
-// arguments and reaches no member.
-func NewPriorityQueue(c *client.Client, dir string) (*PriorityQueue, error) {
-	if err := checkNodeArgs("NewPriorityQueue", c, dir); err != nil {
-		return nil, err
-	}
-	return &PriorityQueue{itemQueue{c: c, dir: dir, kind: "priority queue", order: priorityOrder}}, nil
+// NewPriorityQueue returns the priority queue at dir. It reaches no
+// member. Wrong arguments are reported as NewQueue's are.
+func NewPriorityQueue(c *client.Client, dir string) *PriorityQueue {
+	return &PriorityQueue{itemQueue{c: c, dir: dir, kind: "priority queue", order: priorityOrder, err: checkNodeArgs("NewPriorityQueue", c, dir)}}
 }
 
 // Put adds an item holding data with priority (lower is taken first), from
 // math.MinInt32 to math.MaxInt32; another priority is refused with an error
 // matching client.ErrBadArguments. An unknown outcome is as Queue.Put's.
 func (q *PriorityQueue) Put(ctx context.Context, data []byte, priority int) error {
+	if q.q.err != nil {
+		return q.q.err
+	}
 	if priority < math.MinInt32 || priority > math.MaxInt32 {
 		return badArg("PriorityQueue.Put", fmt.Sprintf("priority %d: want %d to %d", priority, math.MinInt32, math.MaxInt32))
 	}
@@ -139,9 +138,14 @@ type itemQueue struct {
 	kind string // for errors
 	// order returns the item names among dir's children, head first.
 	order func(children []string) []string
+	// err is the constructor's argument error, returned by every method.
+	err error
 }
 
 func (q *itemQueue) put(ctx context.Context, namePrefix string, data []byte) error {
+	if q.err != nil {
+		return q.err
+	}
 	for range maxDirAttempts {
 		_, err := q.c.Create(ctx, join(q.dir, namePrefix), data, client.WithMode(client.ModePersistentSequential))
 		if err == nil {
@@ -159,6 +163,9 @@ func (q *itemQueue) put(ctx context.Context, namePrefix string, data []byte) err
 }
 
 func (q *itemQueue) len(ctx context.Context) (int, error) {
+	if q.err != nil {
+		return 0, q.err
+	}
 	children, _, err := q.c.Children(ctx, q.dir)
 	if errors.Is(err, client.ErrNoNode) {
 		return 0, nil
@@ -170,6 +177,9 @@ func (q *itemQueue) len(ctx context.Context) (int, error) {
 }
 
 func (q *itemQueue) take(ctx context.Context, wait bool) ([]byte, error) {
+	if q.err != nil {
+		return nil, q.err
+	}
 	for {
 		children, _, err := q.c.Children(ctx, q.dir)
 		if err != nil && !errors.Is(err, client.ErrNoNode) {
