@@ -7,15 +7,21 @@ import (
 	"log"
 	"time"
 
+	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes"
 )
 
 // Producers put jobs; consumers take each exactly once, in order.
 func ExampleQueue() {
-	c, stop := exampleMemberBarriers()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	c, err := client.Connect(ctx, []string{addr})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
 
 	q := recipes.NewQueue(c, "/jobs/queue")
 	for _, job := range []string{"resize", "thumbnail", "upload"} {
@@ -48,10 +54,15 @@ func ExampleQueue() {
 // Urgent jobs (lower priority numbers) jump the line; equal priorities
 // keep their order.
 func ExamplePriorityQueue() {
-	c, stop := exampleMemberBarriers()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	c, err := client.Connect(ctx, []string{addr})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
 
 	q := recipes.NewPriorityQueue(c, "/jobs/priority")
 	puts := []struct {
