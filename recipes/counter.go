@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 var (
@@ -86,7 +87,7 @@ func (n *Counter) Add(ctx context.Context, delta int64) (int64, error) {
 		// its outcome is known. The bound is past the session timeout,
 		// by which the client has had an answer or declared the
 		// session expired.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.c.SessionTimeout()+minCleanup)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.c.SessionTimeout()+znode.MinCleanup)
 		if st == nil {
 			_, err = n.c.Create(wctx, n.path, data, client.WithParents())
 		} else {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // Leader election: each candidate is an ephemeral sequential node
@@ -178,7 +179,7 @@ func (e *Election) Campaign(ctx context.Context, value []byte) error {
 	if cctx.Err() != nil || !errors.Is(err, ErrCandidacyEnded) && e.c.Err() == nil {
 		// Withdraw: a waiting candidate must not stay in line, or it
 		// would lead with nobody to act on it.
-		cleanup(cctx, e.c, func(ctx context.Context) error { return deleteOwn(ctx, e.c, e.dir, e.prefix) })
+		znode.Cleanup(cctx, e.c, func(ctx context.Context) error { return deleteOwn(ctx, e.c, e.dir, e.prefix) })
 	}
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
@@ -206,11 +207,11 @@ func (e *Election) enter(ctx context.Context, value []byte, adopt bool) (string,
 		if len(own) > 0 {
 			// One candidacy per Election: keep the first, drop the rest.
 			for _, o := range own[1:] {
-				if err := e.c.Delete(ctx, join(e.dir, o.name), -1); err != nil && !errors.Is(err, client.ErrNoNode) {
+				if err := e.c.Delete(ctx, znode.Join(e.dir, o.name), -1); err != nil && !errors.Is(err, client.ErrNoNode) {
 					return "", 0, err
 				}
 			}
-			stat, err := e.c.Set(ctx, join(e.dir, own[0].name), value, -1)
+			stat, err := e.c.Set(ctx, znode.Join(e.dir, own[0].name), value, -1)
 			if err == nil {
 				return own[0].name, stat.Czxid, nil
 			}
@@ -239,12 +240,12 @@ func (e *Election) waitTurn(ctx context.Context, name string) error {
 			if err := e.c.Err(); err != nil {
 				return err
 			}
-			return fmt.Errorf("%w: node %s deleted by someone else", ErrCandidacyEnded, join(e.dir, name))
+			return fmt.Errorf("%w: node %s deleted by someone else", ErrCandidacyEnded, znode.Join(e.dir, name))
 		}
 		// Wait for the one just before us only. When it goes we look
 		// again rather than assume we lead: it may have gone while
 		// others before it still wait.
-		if err := waitGone(ctx, e.c, join(e.dir, line[i-1].name)); err != nil {
+		if err := waitGone(ctx, e.c, znode.Join(e.dir, line[i-1].name)); err != nil {
 			return err
 		}
 	}
@@ -257,7 +258,7 @@ func (e *Election) lead(name string, token int64) {
 	e.term++
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopWatch = cancel
-	go e.watchLeadership(ctx, e.term, join(e.dir, name), e.lost)
+	go e.watchLeadership(ctx, e.term, znode.Join(e.dir, name), e.lost)
 }
 
 // watchLeadership closes lost when the leadership of term, held by the
@@ -350,12 +351,12 @@ func (e *Election) Resign(ctx context.Context) error {
 	if name == "" {
 		return nil
 	}
-	err := e.c.Delete(ctx, join(e.dir, name), -1)
+	err := e.c.Delete(ctx, znode.Join(e.dir, name), -1)
 	switch {
 	case err == nil || errors.Is(err, client.ErrNoNode) || e.c.Err() != nil:
 		return nil
 	case ctx.Err() != nil:
-		cleanup(ctx, e.c, func(ctx context.Context) error { return deleteOwn(ctx, e.c, e.dir, e.prefix) })
+		znode.Cleanup(ctx, e.c, func(ctx context.Context) error { return deleteOwn(ctx, e.c, e.dir, e.prefix) })
 		return ctx.Err()
 	}
 	// The node stays until the session ends: the next Campaign adopts it,
@@ -376,9 +377,9 @@ func (e *Election) Proclaim(ctx context.Context, value []byte) error {
 	if name == "" {
 		return fmt.Errorf("recipes: election %s: proclaim: %w", e.dir, ErrNotLeader)
 	}
-	_, err := e.c.Set(ctx, join(e.dir, name), value, -1)
+	_, err := e.c.Set(ctx, znode.Join(e.dir, name), value, -1)
 	if errors.Is(err, client.ErrNoNode) {
-		return fmt.Errorf("recipes: election %s: proclaim: %w: node %s deleted", e.dir, ErrNotLeader, join(e.dir, name))
+		return fmt.Errorf("recipes: election %s: proclaim: %w: node %s deleted", e.dir, ErrNotLeader, znode.Join(e.dir, name))
 	}
 	if err != nil {
 		return fmt.Errorf("recipes: election %s: proclaim: %w", e.dir, err)
@@ -451,7 +452,7 @@ func (e *Election) firstCandidate(ctx context.Context, watch bool) (Leader, <-ch
 		// in line.
 		line := lineUp(children, electionTag)
 		for _, cand := range line {
-			path := join(e.dir, cand.name)
+			path := znode.Join(e.dir, cand.name)
 			var (
 				data []byte
 				stat client.Stat
@@ -582,7 +583,7 @@ func (e *Election) observe(ctx context.Context, out chan Leader) {
 		case <-ctx.Done():
 			// Take the watch back rather than leave it until the node
 			// changes.
-			cleanup(ctx, e.c, func(ctx context.Context) error { return e.c.RemoveWatches(ctx, watched) })
+			znode.Cleanup(ctx, e.c, func(ctx context.Context) error { return e.c.RemoveWatches(ctx, watched) })
 			return
 		case <-e.c.Done():
 			return

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // Group membership: each member is an ephemeral node dir/name holding the
@@ -85,7 +86,7 @@ func JoinGroup(ctx context.Context, c *client.Client, dir, name string, data []b
 	if err := checkName("member name", name); err != nil {
 		return nil, fmt.Errorf("recipes: join group %s: %w", dir, err)
 	}
-	path := join(dir, name)
+	path := znode.Join(dir, name)
 	if _, err := c.Exists(ctx, dir); err != nil && !errors.Is(err, client.ErrNoNode) {
 		// Checks dir before anything is created (a bad path, say).
 		return nil, fmt.Errorf("recipes: join group %s: %w", dir, err)
@@ -113,7 +114,7 @@ func createMember(ctx context.Context, c *client.Client, dir, path string, data 
 		case err == nil:
 			return res[0].Stat, nil
 		case errors.Is(err, client.ErrNoNode):
-			if err := ensureDir(ctx, c, dir); err != nil {
+			if err := znode.EnsureDir(ctx, c, dir); err != nil {
 				return client.Stat{}, err
 			}
 			continue
@@ -135,7 +136,7 @@ func createMember(ctx context.Context, c *client.Client, dir, path string, data 
 			return stat, err
 		case ctx.Err() != nil:
 			// The create may have been applied: take it back.
-			cleanup(ctx, c, func(ctx context.Context) error { return deleteIfOwn(ctx, c, path, 0) })
+			znode.Cleanup(ctx, c, func(ctx context.Context) error { return deleteIfOwn(ctx, c, path, 0) })
 			return client.Stat{}, err
 		default:
 			return client.Stat{}, err
@@ -178,7 +179,7 @@ func (m *Membership) watch(ctx context.Context) {
 	unwatch := func() {
 		// Take the watch back rather than leave it until the node
 		// changes.
-		cleanup(ctx, m.c, func(ctx context.Context) error { return m.c.RemoveWatches(ctx, m.path, client.WatchData) })
+		znode.Cleanup(ctx, m.c, func(ctx context.Context) error { return m.c.RemoveWatches(ctx, m.path, client.WatchData) })
 	}
 	for {
 		_, stat, ch, err := m.c.GetW(ctx, m.path)
@@ -225,7 +226,7 @@ func (m *Membership) markLost() { m.lostOnce.Do(func() { close(m.lost) }) }
 func (m *Membership) Lost() <-chan struct{} { return m.lost }
 
 // Name returns the member's name.
-func (m *Membership) Name() string { return base(m.path) }
+func (m *Membership) Name() string { return znode.Base(m.path) }
 
 // Update replaces the member's data. It returns ErrMembershipLost once the
 // membership is over.
@@ -304,7 +305,7 @@ func readMembers(ctx context.Context, c *client.Client, dir string) ([]Member, e
 	}
 	paths := make([]string, len(names))
 	for i, n := range names {
-		paths[i] = join(dir, n)
+		paths[i] = znode.Join(dir, n)
 	}
 	nodes, err := readNodes(ctx, c, paths, false)
 	if err != nil {

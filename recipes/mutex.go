@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // Mutex is a fair distributed lock: contenders line up as ephemeral
@@ -221,7 +222,7 @@ func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule
 			if err := l.c.Err(); err != nil {
 				return err
 			}
-			return fmt.Errorf("%w: node %s was deleted while it waited", ErrLockLost, join(l.dir, name))
+			return fmt.Errorf("%w: node %s was deleted while it waited", ErrLockLost, znode.Join(l.dir, name))
 		}
 		holds, waitFor := rule(line, i)
 		if holds {
@@ -233,7 +234,7 @@ func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule
 			return ErrLocked
 		}
 		if waitFor != "" {
-			err = waitGone(ctx, l.c, join(l.dir, waitFor))
+			err = waitGone(ctx, l.c, znode.Join(l.dir, waitFor))
 		} else {
 			err = l.waitChildren(ctx)
 		}
@@ -265,12 +266,12 @@ func (l *lease) enter(ctx context.Context, tag string) (string, int64, error) {
 			}
 			// Another mode's node, or a second one: it would only hold
 			// up the line.
-			if err := l.c.Delete(ctx, join(l.dir, o.name), -1); err != nil && !errors.Is(err, client.ErrNoNode) {
+			if err := l.c.Delete(ctx, znode.Join(l.dir, o.name), -1); err != nil && !errors.Is(err, client.ErrNoNode) {
 				return "", 0, err
 			}
 		}
 		if adopt != "" {
-			stat, err := l.c.Exists(ctx, join(l.dir, adopt))
+			stat, err := l.c.Exists(ctx, znode.Join(l.dir, adopt))
 			if err == nil {
 				l.orphan = false
 				return adopt, stat.Czxid, nil
@@ -293,13 +294,13 @@ func (l *lease) enter(ctx context.Context, tag string) (string, int64, error) {
 // abandon deletes the node name, on a fresh bounded context if ctx has
 // ended. If that fails, the next attempt looks for it.
 func (l *lease) abandon(ctx context.Context, name string) {
-	path := join(l.dir, name)
+	path := znode.Join(l.dir, name)
 	var err error
 	if ctx.Err() == nil {
 		err = l.c.Delete(ctx, path, -1)
 	}
 	if ctx.Err() != nil {
-		cleanup(ctx, l.c, func(ctx context.Context) error {
+		znode.Cleanup(ctx, l.c, func(ctx context.Context) error {
 			err = l.c.Delete(ctx, path, -1)
 			return err
 		})
@@ -343,7 +344,7 @@ func (l *lease) hold(name, tag string, token int64) {
 	l.name, l.tag, l.token = name, tag, token
 	l.lost, l.stopWatch, l.watcherDone = lost, cancel, done
 	l.mu.Unlock()
-	go watchLoss(wctx, l.c, join(l.dir, name), lost, done)
+	go watchLoss(wctx, l.c, znode.Join(l.dir, name), lost, done)
 }
 
 // watchLoss closes lost when the node at path is deleted or the session
@@ -396,7 +397,7 @@ func (l *lease) release(ctx context.Context, op, tag string) error {
 	if l.name == "" || l.tag != tag {
 		return fmt.Errorf("recipes: %s %s: %w", op, l.dir, ErrNotLocked)
 	}
-	path := join(l.dir, l.name)
+	path := znode.Join(l.dir, l.name)
 	lostBefore := isClosed(l.lost)
 	var err error
 	sent := ctx.Err() == nil
@@ -408,7 +409,7 @@ func (l *lease) release(ctx context.Context, op, tag string) error {
 		// The delete was never sent, or its outcome is unknown: make
 		// sure on a fresh context, as the caller cannot.
 		unknown = sent
-		cleanup(ctx, l.c, func(ctx context.Context) error {
+		znode.Cleanup(ctx, l.c, func(ctx context.Context) error {
 			err = l.c.Delete(ctx, path, -1)
 			return err
 		})
@@ -452,7 +453,7 @@ func (l *lease) key() string {
 	if l.name == "" {
 		return ""
 	}
-	return join(l.dir, l.name)
+	return znode.Join(l.dir, l.name)
 }
 
 func (l *lease) fencingToken() int64 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 var (
@@ -147,7 +148,7 @@ func (q *itemQueue) put(ctx context.Context, namePrefix string, data []byte) err
 		return q.err
 	}
 	for range maxDirAttempts {
-		_, err := q.c.Create(ctx, join(q.dir, namePrefix), data, client.WithMode(client.ModePersistentSequential))
+		_, err := q.c.Create(ctx, znode.Join(q.dir, namePrefix), data, client.WithMode(client.ModePersistentSequential))
 		if err == nil {
 			return nil
 		}
@@ -155,7 +156,7 @@ func (q *itemQueue) put(ctx context.Context, namePrefix string, data []byte) err
 			return fmt.Errorf("recipes: %s %s: put: %w", q.kind, q.dir, err)
 		}
 		// No directory (never made, or a container reaped once empty).
-		if err := ensureDir(ctx, q.c, q.dir); err != nil {
+		if err := znode.EnsureDir(ctx, q.c, q.dir); err != nil {
 			return fmt.Errorf("recipes: %s %s: put: %w", q.kind, q.dir, err)
 		}
 	}
@@ -205,7 +206,7 @@ func (q *itemQueue) take(ctx context.Context, wait bool) ([]byte, error) {
 // took is false if others took them all.
 func (q *itemQueue) takeFirst(ctx context.Context, items []string) (data []byte, took bool, err error) {
 	for _, name := range items {
-		path := join(q.dir, name)
+		path := znode.Join(q.dir, name)
 		data, st, err := q.c.Get(ctx, path)
 		if errors.Is(err, client.ErrNoNode) {
 			continue // taken by another
@@ -217,7 +218,7 @@ func (q *itemQueue) takeFirst(ctx context.Context, items []string) (data []byte,
 		// item would be neither returned nor left for sure. The bound
 		// is past the session timeout, by which the client has either
 		// had an answer or declared the session expired.
-		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.c.SessionTimeout()+minCleanup)
+		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.c.SessionTimeout()+znode.MinCleanup)
 		err = q.c.Delete(delCtx, path, st.Version)
 		cancel()
 		switch {
@@ -270,7 +271,7 @@ func (q *itemQueue) waitItems(ctx context.Context) error {
 	case <-ctx.Done():
 		// Take the watch back. Another taker of this client waiting on
 		// the same dir sees its channel closed and looks again.
-		cleanup(ctx, q.c, func(ctx context.Context) error { return q.c.RemoveWatches(ctx, q.dir, kind) })
+		znode.Cleanup(ctx, q.c, func(ctx context.Context) error { return q.c.RemoveWatches(ctx, q.dir, kind) })
 		return ctx.Err()
 	}
 }

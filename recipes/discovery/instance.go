@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // The outcomes a caller is expected to handle, for errors.Is. Invalid
@@ -96,7 +97,7 @@ func serviceDir(op, root, service string) (string, error) {
 	if err := checkName(op, "service", service); err != nil {
 		return "", err
 	}
-	return join(root, service), nil
+	return znode.Join(root, service), nil
 }
 
 // encode checks inst and returns it normalised (Weight 0 made 1, Meta
@@ -150,12 +151,4 @@ func decode(id string, data []byte) (Instance, error) {
 	}
 	inst, _, err := encode("decode", Instance{ID: id, Addr: rec.Addr, Meta: rec.Meta, Weight: rec.Weight})
 	return inst, err
-}
-
-// join returns the path of name under dir.
-func join(dir, name string) string {
-	if dir == "/" {
-		return "/" + name
-	}
-	return dir + "/" + name
 }
