@@ -14,19 +14,6 @@ import (
 	"github.com/arbor-coord/arbor/recipes"
 )
 
-// bqEventually waits (up to 20 s, polling) until cond holds, else fails
-// the test saying what did not happen.
-func bqEventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 20 s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // bqChildren returns the names of dir's children that contain tag (none if
 // dir is missing).
 func bqChildren(t testing.TB, c *client.Client, dir, tag string) []string {
@@ -187,7 +174,7 @@ func TestDoubleBarrier(t *testing.T) {
 			entered <- err
 		}()
 	}
-	bqEventually(t, "11 participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == count-1 })
+	eventually(t, "11 participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == count-1 })
 	select {
 	case err := <-entered:
 		t.Fatalf("an Enter returned with %d of %d participants in: %v", count-1, count, err)
@@ -224,7 +211,7 @@ func TestDoubleBarrier(t *testing.T) {
 	}
 	// The non-lowest delete their nodes at once; the lowest waits for the
 	// highest, the late arrival, which is still in.
-	bqEventually(t, "the leaving participants gone but the lowest", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 2 })
+	eventually(t, "the leaving participants gone but the lowest", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 2 })
 	select {
 	case err := <-left:
 		t.Fatalf("a Leave returned while the late participant was still in: %v", err)
@@ -298,17 +285,17 @@ func TestDoubleBarrierExpiryMidEnter(t *testing.T) {
 	go enter(victim)
 	go enter(others[0])
 	go enter(others[1])
-	bqEventually(t, "3 participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 3 })
+	eventually(t, "3 participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 3 })
 
 	expire(t, victimMember, victim.c)
 	if err := <-entered; !errors.Is(err, client.ErrSessionExpired) {
 		t.Fatalf("the expired participant's Enter: %v; want ErrSessionExpired", err)
 	}
-	bqEventually(t, "the expired participant's node gone", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 2 })
+	eventually(t, "the expired participant's node gone", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 2 })
 
 	// A third live participant makes count-1 live ones: still closed.
 	go enter(others[2])
-	bqEventually(t, "3 live participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 3 })
+	eventually(t, "3 live participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 3 })
 	select {
 	case err := <-entered:
 		t.Fatalf("an Enter returned with %d live participants of %d: %v", count-1, count, err)
@@ -346,7 +333,7 @@ func TestDoubleBarrierEnterCancelled(t *testing.T) {
 	enterCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.b.Enter(enterCtx) }()
-	bqEventually(t, "the participant in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 1 })
+	eventually(t, "the participant in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 1 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Enter: %v; want context.Canceled", err)
@@ -386,7 +373,7 @@ func TestDoubleBarrierStaleRound(t *testing.T) {
 		t.Fatal("no ready node after a barrier of one was entered")
 	}
 	expire(t, m, gone.c)
-	bqEventually(t, "the vanished participant's node gone", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 0 })
+	eventually(t, "the vanished participant's node gone", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 0 })
 
 	first := newDBParticipant(t, addrs, dir, 2)
 	var secondStarted atomic.Bool
@@ -398,7 +385,7 @@ func TestDoubleBarrierStaleRound(t *testing.T) {
 		}
 		entered <- err
 	}()
-	bqEventually(t, "the stale ready node gone and the first participant in", func() bool {
+	eventually(t, "the stale ready node gone and the first participant in", func() bool {
 		select {
 		case err := <-entered:
 			t.Fatalf("the first participant's Enter returned alone: %v", err)
@@ -453,7 +440,7 @@ func TestDoubleBarrierExpiryBeforeLeave(t *testing.T) {
 		}()
 	}
 	watcher := connect(t, addrs)
-	bqEventually(t, "the leavers gone but the lowest", func() bool { return len(bqChildren(t, watcher, dir, "p-")) <= 2 })
+	eventually(t, "the leavers gone but the lowest", func() bool { return len(bqChildren(t, watcher, dir, "p-")) <= 2 })
 	victimGone.Store(true)
 	expire(t, m, victim.c)
 	for range count - 1 {

@@ -240,12 +240,12 @@ func TestQueueConcurrent(t *testing.T) {
 		}()
 	}
 
-	bqEventually(t, "a quarter of the items taken", func() bool { return nTaken.Load() >= total/4 })
+	eventually(t, "a quarter of the items taken", func() bool { return nTaken.Load() >= total/4 })
 	expire(t, victimMember, victim)
-	bqEventually(t, "half of the items taken", func() bool { return nTaken.Load() >= total/2 })
+	eventually(t, "half of the items taken", func() bool { return nTaken.Load() >= total/2 })
 	cl.WaitLeader().Stop()
 	producersWG.Wait()
-	bqEventually(t, "every item taken", func() bool {
+	eventually(t, "every item taken", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		done := 0
