@@ -38,17 +38,6 @@ func badArgs(op, path, reason string) error {
 	return &Error{Op: op, Path: path, Code: errcode.BadArguments, Reason: reason}
 }
 
-func checkPath(op, path string) error {
-	if err := zpath.Validate(path); err != nil {
-		var ze *zpath.Error
-		if errors.As(err, &ze) {
-			return badArgs(op, path, ze.Reason)
-		}
-		return badArgs(op, path, err.Error())
-	}
-	return nil
-}
-
 func buildCreate(path string, data []byte, opts []CreateOption) (*wire.Create, error) {
 	cr := &wire.Create{Path: path, Data: data, Acl: aclToWire(WorldACL(PermAll))}
 	for _, o := range opts {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/arbor-coord/arbor/client"
-	"github.com/arbor-coord/arbor/internal/errcode"
 )
 
 // Barrier holds a group back until a condition is met: whoever sets it
@@ -21,20 +18,24 @@ import (
 type Barrier struct {
 	c    *client.Client
 	path string
+	// err is the constructor's argument error, returned by every method.
+	err error
 }
 
-// NewBarrier returns the barrier at path. It checks its arguments and
-// reaches no member.
-func NewBarrier(c *client.Client, path string) (*Barrier, error) {
-	if err := checkRecipeArgs("NewBarrier", c, path); err != nil {
-		return nil, err
-	}
-	return &Barrier{c: c, path: path}, nil
+// NewBarrier returns the barrier at path. It reaches no member. A nil c,
+// or a path that is not a valid path or is the root, is reported by every
+// call (with an error matching client.ErrBadArguments), which then changes
+// nothing.
+func NewBarrier(c *client.Client, path string) *Barrier {
+	return &Barrier{c: c, path: path, err: checkNodeArgs("NewBarrier", c, path)}
 }
 
 // Set sets the barrier: it creates its node (and any missing ancestors, as
 // persistent nodes). A barrier set already is fine.
 func (b *Barrier) Set(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
 	_, err := b.c.Create(ctx, b.path, nil, client.WithParents())
 	if err != nil && !errors.Is(err, client.ErrNodeExists) {
 		return fmt.Errorf("recipes: barrier %s: set: %w", b.path, err)
@@ -45,6 +46,9 @@ func (b *Barrier) Set(ctx context.Context) error {
 // Remove removes the barrier, releasing its waiters. A barrier removed
 // already (or never set) is fine.
 func (b *Barrier) Remove(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
 	err := b.c.Delete(ctx, b.path, -1)
 	if err != nil && !errors.Is(err, client.ErrNoNode) {
 		return fmt.Errorf("recipes: barrier %s: remove: %w", b.path, err)
@@ -56,45 +60,11 @@ func (b *Barrier) Remove(ctx context.Context) error {
 // exist, else when a watch reports it deleted. It returns the context's
 // error if ctx ends first, or the session's if the session ends.
 func (b *Barrier) Wait(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
 	if err := waitGone(ctx, b.c, b.path); err != nil {
 		return fmt.Errorf("recipes: barrier %s: wait: %w", b.path, err)
 	}
 	return nil
-}
-
-// checkRecipeArgs checks the client and the node path a recipe is made
-// with, so that a wrong argument is refused before anything is written.
-// The client checks paths again on every call; this catches the mistakes a
-// recipe would otherwise only meet mid-way (the root, which no recipe can
-// create or delete, among them). The error matches client.ErrBadArguments.
-func checkRecipeArgs(op string, c *client.Client, path string) error {
-	if c == nil {
-		return badRecipeArg(op, "nil client")
-	}
-	var reason string
-	switch {
-	case path == "":
-		reason = "empty path"
-	case path[0] != '/':
-		reason = fmt.Sprintf("path %q must start with /", path)
-	case path == "/":
-		reason = "path \"/\": the root cannot be a recipe's node"
-	case strings.HasSuffix(path, "/"):
-		reason = fmt.Sprintf("path %q must not end with /", path)
-	case strings.Contains(path, "//"):
-		reason = fmt.Sprintf("path %q has an empty segment", path)
-	case strings.Contains(path+"/", "/./") || strings.Contains(path+"/", "/../"):
-		reason = fmt.Sprintf("path %q has a relative segment", path)
-	case !utf8.ValidString(path) || strings.ContainsFunc(path, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		reason = fmt.Sprintf("path %q has invalid UTF-8 or a control character", path)
-	default:
-		return nil
-	}
-	return badRecipeArg(op, reason)
-}
-
-// badRecipeArg is the error of a wrong argument: it says which call and
-// what is wrong, and matches client.ErrBadArguments.
-func badRecipeArg(op, reason string) error {
-	return fmt.Errorf("recipes: %s: %s: %w", op, reason, errcode.BadArguments)
 }

@@ -14,19 +14,6 @@ import (
 	"github.com/arbor-coord/arbor/recipes"
 )
 
-// bqEventually waits (up to 20 s, polling) until cond holds, else fails
-// the test saying what did not happen.
-func bqEventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 20 s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // bqChildren returns the names of dir's children that contain tag (none if
 // dir is missing).
 func bqChildren(t testing.TB, c *client.Client, dir, tag string) []string {
@@ -54,22 +41,34 @@ func TestBarrierArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx := ctxT(t, 10*time.Second)
 	for _, path := range []string{"", "b", "/", "/b/", "/a//b", "/a/./b", "/a/../b", "/a\x00b"} {
-		if _, err := recipes.NewBarrier(c, path); !errors.Is(err, client.ErrBadArguments) {
-			t.Errorf("NewBarrier(%q): %v; want ErrBadArguments", path, err)
+		b := recipes.NewBarrier(c, path)
+		for _, call := range []struct {
+			name string
+			f    func(context.Context) error
+		}{{"Set", b.Set}, {"Remove", b.Remove}, {"Wait", b.Wait}} {
+			if err := call.f(ctx); !errors.Is(err, client.ErrBadArguments) {
+				t.Errorf("NewBarrier(%q).%s: %v; want ErrBadArguments", path, call.name, err)
+			}
 		}
 	}
-	if _, err := recipes.NewBarrier(nil, "/b"); !errors.Is(err, client.ErrBadArguments) || !strings.Contains(err.Error(), "nil client") {
-		t.Errorf("NewBarrier(nil): %v; want ErrBadArguments saying nil client", err)
+	if err := recipes.NewBarrier(nil, "/b").Set(ctx); !errors.Is(err, client.ErrBadArguments) || !strings.Contains(err.Error(), "nil client") {
+		t.Errorf("NewBarrier(nil).Set: %v; want ErrBadArguments saying nil client", err)
 	}
 	for _, count := range []int{0, -1} {
-		_, err := recipes.NewDoubleBarrier(c, "/db", count)
-		if !errors.Is(err, client.ErrBadArguments) || !strings.Contains(err.Error(), "count") {
-			t.Errorf("NewDoubleBarrier(count %d): %v; want ErrBadArguments about the count", count, err)
+		b := recipes.NewDoubleBarrier(c, "/db", count)
+		for _, call := range []struct {
+			name string
+			f    func(context.Context) error
+		}{{"Enter", b.Enter}, {"Leave", b.Leave}} {
+			if err := call.f(ctx); !errors.Is(err, client.ErrBadArguments) || !strings.Contains(err.Error(), "count") {
+				t.Errorf("NewDoubleBarrier(count %d).%s: %v; want ErrBadArguments about the count", count, call.name, err)
+			}
 		}
 	}
-	if _, err := recipes.NewDoubleBarrier(c, "db", 2); !errors.Is(err, client.ErrBadArguments) {
-		t.Errorf("NewDoubleBarrier(\"db\"): %v; want ErrBadArguments", err)
+	if err := recipes.NewDoubleBarrier(c, "db", 2).Enter(ctx); !errors.Is(err, client.ErrBadArguments) {
+		t.Errorf("NewDoubleBarrier(\"db\").Enter: %v; want ErrBadArguments", err)
 	}
 	// Nothing was written.
 	if after, _, err := c.Children(ctxT(t, 10*time.Second), "/"); err != nil || !slices.Equal(after, before) {
@@ -83,10 +82,7 @@ func TestBarrier(t *testing.T) {
 	addrs := []string{m.Addr()}
 	ctx := ctxT(t, 30*time.Second)
 	owner := connect(t, addrs)
-	b, err := recipes.NewBarrier(owner, "/app/start")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := recipes.NewBarrier(owner, "/app/start")
 	// Waiting on a barrier never set returns at once.
 	if err := b.Wait(ctx); err != nil {
 		t.Fatalf("wait on an unset barrier: %v", err)
@@ -103,10 +99,7 @@ func TestBarrier(t *testing.T) {
 	clients := make([]*client.Client, waiters)
 	for i := range waiters {
 		clients[i] = connect(t, addrs)
-		wb, err := recipes.NewBarrier(clients[i], "/app/start")
-		if err != nil {
-			t.Fatal(err)
-		}
+		wb := recipes.NewBarrier(clients[i], "/app/start")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -153,10 +146,7 @@ type dbParticipant struct {
 func newDBParticipant(t *testing.T, addrs []string, dir string, count int, opts ...client.Option) dbParticipant {
 	t.Helper()
 	c := connect(t, addrs, opts...)
-	b, err := recipes.NewDoubleBarrier(c, dir, count)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := recipes.NewDoubleBarrier(c, dir, count)
 	return dbParticipant{c, b}
 }
 
@@ -184,7 +174,7 @@ func TestDoubleBarrier(t *testing.T) {
 			entered <- err
 		}()
 	}
-	bqEventually(t, "11 participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == count-1 })
+	eventually(t, "11 participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == count-1 })
 	select {
 	case err := <-entered:
 		t.Fatalf("an Enter returned with %d of %d participants in: %v", count-1, count, err)
@@ -221,7 +211,7 @@ func TestDoubleBarrier(t *testing.T) {
 	}
 	// The non-lowest delete their nodes at once; the lowest waits for the
 	// highest, the late arrival, which is still in.
-	bqEventually(t, "the leaving participants gone but the lowest", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 2 })
+	eventually(t, "the leaving participants gone but the lowest", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 2 })
 	select {
 	case err := <-left:
 		t.Fatalf("a Leave returned while the late participant was still in: %v", err)
@@ -295,17 +285,17 @@ func TestDoubleBarrierExpiryMidEnter(t *testing.T) {
 	go enter(victim)
 	go enter(others[0])
 	go enter(others[1])
-	bqEventually(t, "3 participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 3 })
+	eventually(t, "3 participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 3 })
 
 	expire(t, victimMember, victim.c)
 	if err := <-entered; !errors.Is(err, client.ErrSessionExpired) {
 		t.Fatalf("the expired participant's Enter: %v; want ErrSessionExpired", err)
 	}
-	bqEventually(t, "the expired participant's node gone", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 2 })
+	eventually(t, "the expired participant's node gone", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 2 })
 
 	// A third live participant makes count-1 live ones: still closed.
 	go enter(others[2])
-	bqEventually(t, "3 live participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 3 })
+	eventually(t, "3 live participants in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 3 })
 	select {
 	case err := <-entered:
 		t.Fatalf("an Enter returned with %d live participants of %d: %v", count-1, count, err)
@@ -343,7 +333,7 @@ func TestDoubleBarrierEnterCancelled(t *testing.T) {
 	enterCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.b.Enter(enterCtx) }()
-	bqEventually(t, "the participant in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 1 })
+	eventually(t, "the participant in", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 1 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Enter: %v; want context.Canceled", err)
@@ -383,7 +373,7 @@ func TestDoubleBarrierStaleRound(t *testing.T) {
 		t.Fatal("no ready node after a barrier of one was entered")
 	}
 	expire(t, m, gone.c)
-	bqEventually(t, "the vanished participant's node gone", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 0 })
+	eventually(t, "the vanished participant's node gone", func() bool { return len(bqChildren(t, watcher, dir, "p-")) == 0 })
 
 	first := newDBParticipant(t, addrs, dir, 2)
 	var secondStarted atomic.Bool
@@ -395,7 +385,7 @@ func TestDoubleBarrierStaleRound(t *testing.T) {
 		}
 		entered <- err
 	}()
-	bqEventually(t, "the stale ready node gone and the first participant in", func() bool {
+	eventually(t, "the stale ready node gone and the first participant in", func() bool {
 		select {
 		case err := <-entered:
 			t.Fatalf("the first participant's Enter returned alone: %v", err)
@@ -450,7 +440,7 @@ func TestDoubleBarrierExpiryBeforeLeave(t *testing.T) {
 		}()
 	}
 	watcher := connect(t, addrs)
-	bqEventually(t, "the leavers gone but the lowest", func() bool { return len(bqChildren(t, watcher, dir, "p-")) <= 2 })
+	eventually(t, "the leavers gone but the lowest", func() bool { return len(bqChildren(t, watcher, dir, "p-")) <= 2 })
 	victimGone.Store(true)
 	expire(t, m, victim.c)
 	for range count - 1 {

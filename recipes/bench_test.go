@@ -115,7 +115,7 @@ func BenchmarkDoubleBarrierRelease(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						if err := enterBarrier(ctx, c, dir, n); err != nil {
+						if err := recipes.NewDoubleBarrier(c, dir, n).Enter(ctx); err != nil {
 							errs <- err
 							return
 						}
@@ -124,7 +124,7 @@ func BenchmarkDoubleBarrierRelease(b *testing.B) {
 				}
 				waitChildren(b, ctx, cs[0], dir, n-1)
 				start := time.Now()
-				if err := enterBarrier(ctx, cs[n-1], dir, n); err != nil {
+				if err := recipes.NewDoubleBarrier(cs[n-1], dir, n).Enter(ctx); err != nil {
 					b.Fatal(err)
 				}
 				last := time.Now()
@@ -161,13 +161,4 @@ func waitChildren(b *testing.B, ctx context.Context, c *client.Client, dir strin
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-}
-
-// enterBarrier enters a DoubleBarrier of n at dir.
-func enterBarrier(ctx context.Context, c *client.Client, dir string, n int) error {
-	b, err := recipes.NewDoubleBarrier(c, dir, n)
-	if err != nil {
-		return err
-	}
-	return b.Enter(ctx)
 }

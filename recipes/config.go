@@ -70,8 +70,8 @@ type Config[T any] struct {
 // watch lasts until Close, the end of ctx (so pass a context that lives as
 // long as the watch should), or the end of the session.
 func WatchConfig[T any](ctx context.Context, c *client.Client, path string) (*Config[T], error) {
-	if c == nil {
-		return nil, errors.New("recipes: watch config: nil client")
+	if err := checkArgs("watch config", c, path); err != nil {
+		return nil, err
 	}
 	pw, err := addPersistent(ctx, c, path, false)
 	if err != nil {
@@ -230,8 +230,8 @@ func (w *Config[T]) Err() error { return w.r.Err() }
 // encodes as JSON null (a nil pointer, map or slice) is refused. If ctx
 // ends while the write is in flight, the write may have been applied.
 func SetConfig[T any](ctx context.Context, c *client.Client, path string, v T, version int32) (int32, error) {
-	if c == nil {
-		return 0, errors.New("recipes: set config: nil client")
+	if err := checkArgs("set config", c, path); err != nil {
+		return 0, err
 	}
 	if version < -1 {
 		return 0, fmt.Errorf("recipes: set config %s: version %d: want -1 (any) or 0 and up", path, version)

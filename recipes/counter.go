@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 var (
@@ -31,19 +32,23 @@ const maxCounterAttempts = 1000
 type Counter struct {
 	c    *client.Client
 	path string
+	// err is the constructor's argument error, returned by every method.
+	err error
 }
 
-// NewCounter returns the counter at path. It checks its arguments and
-// reaches no member.
-func NewCounter(c *client.Client, path string) (*Counter, error) {
-	if err := checkRecipeArgs("NewCounter", c, path); err != nil {
-		return nil, err
-	}
-	return &Counter{c: c, path: path}, nil
+// NewCounter returns the counter at path. It reaches no member. A nil c,
+// or a path that is not a valid path or is the root, is reported by every
+// call (with an error matching client.ErrBadArguments), which then changes
+// nothing.
+func NewCounter(c *client.Client, path string) *Counter {
+	return &Counter{c: c, path: path, err: checkNodeArgs("NewCounter", c, path)}
 }
 
 // Get returns the counter's value.
 func (n *Counter) Get(ctx context.Context) (int64, error) {
+	if n.err != nil {
+		return 0, n.err
+	}
 	v, _, err := n.read(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("recipes: counter %s: get: %w", n.path, err)
@@ -62,6 +67,9 @@ func (n *Counter) Get(ctx context.Context) (int64, error) {
 // write is in flight, the error wraps ErrUnknownOutcome: the add may have
 // been applied or not.
 func (n *Counter) Add(ctx context.Context, delta int64) (int64, error) {
+	if n.err != nil {
+		return 0, n.err
+	}
 	for range maxCounterAttempts {
 		v, st, err := n.read(ctx)
 		if err != nil {
@@ -79,7 +87,7 @@ func (n *Counter) Add(ctx context.Context, delta int64) (int64, error) {
 		// its outcome is known. The bound is past the session timeout,
 		// by which the client has had an answer or declared the
 		// session expired.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.c.SessionTimeout()+minCleanup)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.c.SessionTimeout()+znode.MinCleanup)
 		if st == nil {
 			_, err = n.c.Create(wctx, n.path, data, client.WithParents())
 		} else {
@@ -104,6 +112,9 @@ func (n *Counter) Add(ctx context.Context, delta int64) (int64, error) {
 // Set sets the counter to v, whatever it held (and creates the node, with
 // any missing ancestors, if it is missing).
 func (n *Counter) Set(ctx context.Context, v int64) error {
+	if n.err != nil {
+		return n.err
+	}
 	data := []byte(strconv.FormatInt(v, 10))
 	for range maxCounterAttempts {
 		_, err := n.c.Set(ctx, n.path, data, -1)

@@ -21,10 +21,7 @@ func TestCounterConcurrent(t *testing.T) {
 	results := make(chan int64, clients*adds)
 	var wg sync.WaitGroup
 	for range clients {
-		n, err := recipes.NewCounter(connect(t, []string{m.Addr()}), "/stats/hits")
-		if err != nil {
-			t.Fatal(err)
-		}
+		n := recipes.NewCounter(connect(t, []string{m.Addr()}), "/stats/hits")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -48,7 +45,7 @@ func TestCounterConcurrent(t *testing.T) {
 		}
 		seen[v] = true
 	}
-	n, _ := recipes.NewCounter(connect(t, []string{m.Addr()}), "/stats/hits")
+	n := recipes.NewCounter(connect(t, []string{m.Addr()}), "/stats/hits")
 	if v, err := n.Get(ctx); err != nil || v != clients*adds {
 		t.Errorf("final value %d, %v; want %d", v, err, clients*adds)
 	}
@@ -59,14 +56,18 @@ func TestCounterErrors(t *testing.T) {
 	c := connect(t, []string{m.Addr()})
 	ctx := ctxT(t, 20*time.Second)
 	for _, path := range []string{"", "x", "/", "/x/"} {
-		if _, err := recipes.NewCounter(c, path); !errors.Is(err, client.ErrBadArguments) {
-			t.Errorf("NewCounter(%q): %v; want ErrBadArguments", path, err)
+		n := recipes.NewCounter(c, path)
+		if _, err := n.Get(ctx); !errors.Is(err, client.ErrBadArguments) {
+			t.Errorf("NewCounter(%q).Get: %v; want ErrBadArguments", path, err)
+		}
+		if _, err := n.Add(ctx, 1); !errors.Is(err, client.ErrBadArguments) {
+			t.Errorf("NewCounter(%q).Add: %v; want ErrBadArguments", path, err)
+		}
+		if err := n.Set(ctx, 1); !errors.Is(err, client.ErrBadArguments) {
+			t.Errorf("NewCounter(%q).Set: %v; want ErrBadArguments", path, err)
 		}
 	}
-	n, err := recipes.NewCounter(c, "/a/b/n")
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := recipes.NewCounter(c, "/a/b/n")
 	if v, err := n.Get(ctx); err != nil || v != 0 {
 		t.Errorf("Get of a missing counter: %d, %v; want 0", v, err)
 	}
@@ -97,14 +98,14 @@ func TestCounterErrors(t *testing.T) {
 	if _, err := c.Create(ctx, "/empty", nil); err != nil {
 		t.Fatal(err)
 	}
-	empty, _ := recipes.NewCounter(c, "/empty")
+	empty := recipes.NewCounter(c, "/empty")
 	if v, err := empty.Add(ctx, 3); err != nil || v != 3 {
 		t.Errorf("Add to an empty node: %d, %v; want 3", v, err)
 	}
 	if _, err := c.Create(ctx, "/text", []byte("twelve")); err != nil {
 		t.Fatal(err)
 	}
-	text, _ := recipes.NewCounter(c, "/text")
+	text := recipes.NewCounter(c, "/text")
 	if _, err := text.Get(ctx); !errors.Is(err, recipes.ErrNotCounter) || !strings.Contains(err.Error(), "twelve") {
 		t.Errorf("Get of a node holding text: %v; want ErrNotCounter showing the data", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // ErrNotEntered is returned by DoubleBarrier.Leave when the participant has
@@ -48,22 +49,24 @@ type DoubleBarrier struct {
 	dir    string
 	count  int
 	prefix string
+	// err is the constructor's argument error, returned by every method.
+	err error
 
 	mu  sync.Mutex
 	own string // the name of our node while entered, else ""
 }
 
 // NewDoubleBarrier returns a participant of the double barrier of count
-// participants at dir. It checks its arguments and reaches no member. All
-// participants should use the same count.
-func NewDoubleBarrier(c *client.Client, dir string, count int) (*DoubleBarrier, error) {
-	if err := checkRecipeArgs("NewDoubleBarrier", c, dir); err != nil {
-		return nil, err
+// participants at dir. It reaches no member. All participants should use
+// the same count. A nil c, a dir that is not a valid path or is the root,
+// or a count below 1 is reported by every call (with an error matching
+// client.ErrBadArguments), which then changes nothing.
+func NewDoubleBarrier(c *client.Client, dir string, count int) *DoubleBarrier {
+	err := checkNodeArgs("NewDoubleBarrier", c, dir)
+	if err == nil && count < 1 {
+		err = badArg("NewDoubleBarrier", fmt.Sprintf("count %d: want 1 or more participants", count))
 	}
-	if count < 1 {
-		return nil, badRecipeArg("NewDoubleBarrier", fmt.Sprintf("count %d: want 1 or more participants", count))
-	}
-	return &DoubleBarrier{c: c, dir: dir, count: count, prefix: newPrefix()}, nil
+	return &DoubleBarrier{c: c, dir: dir, count: count, prefix: newPrefix(), err: err}
 }
 
 // Enter enters the barrier and waits until count participants have
@@ -74,6 +77,9 @@ func NewDoubleBarrier(c *client.Client, dir string, count int) (*DoubleBarrier, 
 // barrier opened at that very moment, the others go on without this
 // participant. If the session ends, Enter returns its error.
 func (b *DoubleBarrier) Enter(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.own != "" {
@@ -84,7 +90,7 @@ func (b *DoubleBarrier) Enter(ctx context.Context) error {
 		// Withdraw, whatever went wrong: a node left behind would be
 		// counted by the others. After the session's end this fails at
 		// once, and the node went with the session anyway.
-		cleanup(ctx, b.c, func(ctx context.Context) error { return deleteOwn(ctx, b.c, b.dir, b.prefix) })
+		znode.Cleanup(ctx, b.c, func(ctx context.Context) error { return deleteOwn(ctx, b.c, b.dir, b.prefix) })
 		return fmt.Errorf("recipes: double barrier %s: enter: %w", b.dir, err)
 	}
 	b.own = own
@@ -92,7 +98,7 @@ func (b *DoubleBarrier) Enter(ctx context.Context) error {
 }
 
 func (b *DoubleBarrier) enter(ctx context.Context) (string, error) {
-	ready := join(b.dir, readyName)
+	ready := znode.Join(b.dir, readyName)
 	own, joined, err := b.arrive(ctx)
 	if err != nil {
 		return "", err
@@ -135,7 +141,7 @@ func (b *DoubleBarrier) enter(ctx context.Context) (string, error) {
 			// Created, or the channel closed by RemoveWatches or the
 			// session's end: look again (a session's end shows there).
 		case <-ctx.Done():
-			cleanup(ctx, b.c, func(ctx context.Context) error { return b.c.RemoveWatches(ctx, ready, client.WatchData) })
+			znode.Cleanup(ctx, b.c, func(ctx context.Context) error { return b.c.RemoveWatches(ctx, ready, client.WatchData) })
 			return "", ctx.Err()
 		}
 	}
@@ -147,10 +153,10 @@ func (b *DoubleBarrier) enter(ctx context.Context) (string, error) {
 // delete of ready is conditional on the version it saw. joined reports
 // whether it joined an open round with others still in it.
 func (b *DoubleBarrier) arrive(ctx context.Context) (own string, joined bool, err error) {
-	ready := join(b.dir, readyName)
+	ready := znode.Join(b.dir, readyName)
 	res, err := b.c.Multi(ctx,
 		client.SetOp(ready, nil, -1),
-		client.CreateOp(join(b.dir, b.prefix+participantTag), nil, client.WithMode(client.ModeEphemeralSequential)))
+		client.CreateOp(znode.Join(b.dir, b.prefix+participantTag), nil, client.WithMode(client.ModeEphemeralSequential)))
 	if err != nil {
 		if ctx.Err() == nil && len(res) > 0 && errors.Is(res[0].Err, client.ErrNoNode) {
 			// Not open (or no dir yet): arrive as one of the next round.
@@ -159,7 +165,7 @@ func (b *DoubleBarrier) arrive(ctx context.Context) (own string, joined bool, er
 		}
 		return "", false, err // if ctx ended, Enter deletes whatever was created
 	}
-	own = base(res[1].Path)
+	own = znode.Base(res[1].Path)
 	for {
 		rs, err := b.c.ReadMulti(ctx, client.ChildrenOp(b.dir), client.ExistsOp(ready))
 		if err != nil {
@@ -204,6 +210,9 @@ func (b *DoubleBarrier) arrive(ctx context.Context) (own string, joined bool, er
 // Leave returns its error (the participant's node went with the session).
 // Leave without a successful Enter returns ErrNotEntered.
 func (b *DoubleBarrier) Leave(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.own == "" {
@@ -217,8 +226,8 @@ func (b *DoubleBarrier) Leave(ctx context.Context) error {
 }
 
 func (b *DoubleBarrier) leave(ctx context.Context) error {
-	ready := join(b.dir, readyName)
-	ownPath := join(b.dir, b.own)
+	ready := znode.Join(b.dir, readyName)
+	ownPath := znode.Join(b.dir, b.own)
 	for {
 		rs, err := b.c.ReadMulti(ctx, client.ChildrenOp(b.dir), client.ExistsOp(ready))
 		if err != nil {
@@ -257,7 +266,7 @@ func (b *DoubleBarrier) leave(ctx context.Context) error {
 			}
 			// Someone joined, or ready changed: look again.
 		case i == 0:
-			if err := waitGone(ctx, b.c, join(b.dir, line[len(line)-1].name)); err != nil {
+			if err := waitGone(ctx, b.c, znode.Join(b.dir, line[len(line)-1].name)); err != nil {
 				return err
 			}
 		default:
@@ -266,7 +275,7 @@ func (b *DoubleBarrier) leave(ctx context.Context) error {
 					return err
 				}
 			}
-			if err := waitGone(ctx, b.c, join(b.dir, line[0].name)); err != nil {
+			if err := waitGone(ctx, b.c, znode.Join(b.dir, line[0].name)); err != nil {
 				return err
 			}
 		}

@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // Leader election: each candidate is an ephemeral sequential node
@@ -116,43 +116,7 @@ func NewElection(c *client.Client, dir string) *Election {
 
 // check returns an error if the Election was made with wrong arguments.
 func (e *Election) check() error {
-	if e.c == nil {
-		return errors.New("recipes: election: nil client")
-	}
-	if err := checkElectionDir(e.dir); err != nil {
-		return fmt.Errorf("recipes: election: %w", err)
-	}
-	return nil
-}
-
-// checkElectionDir says what is wrong with dir as a directory path, if
-// anything; the members check the rest (reserved names, characters). The
-// error matches client.ErrBadArguments.
-func checkElectionDir(dir string) error {
-	reason := ""
-	switch {
-	case dir == "":
-		reason = "empty path"
-	case dir[0] != '/':
-		reason = "must start with /"
-	case dir != "/" && strings.HasSuffix(dir, "/"):
-		reason = "must not end with /"
-	case strings.Contains(dir, "//"):
-		reason = "empty segment"
-	case strings.ContainsRune(dir, 0):
-		reason = "contains a NUL byte"
-	}
-	if reason == "" {
-		for _, seg := range strings.Split(dir[1:], "/") {
-			if seg == "." || seg == ".." {
-				reason = "relative segment " + seg
-			}
-		}
-	}
-	if reason != "" {
-		return fmt.Errorf("invalid directory %q: %s: %w", dir, reason, client.ErrBadArguments)
-	}
-	return nil
+	return checkArgs("election", e.c, e.dir)
 }
 
 // Campaign enters the election with value (which may be empty) as the
@@ -215,7 +179,7 @@ func (e *Election) Campaign(ctx context.Context, value []byte) error {
 	if cctx.Err() != nil || !errors.Is(err, ErrCandidacyEnded) && e.c.Err() == nil {
 		// Withdraw: a waiting candidate must not stay in line, or it
 		// would lead with nobody to act on it.
-		cleanup(cctx, e.c, func(ctx context.Context) error { return deleteOwn(ctx, e.c, e.dir, e.prefix) })
+		znode.Cleanup(cctx, e.c, func(ctx context.Context) error { return deleteOwn(ctx, e.c, e.dir, e.prefix) })
 	}
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
@@ -243,11 +207,11 @@ func (e *Election) enter(ctx context.Context, value []byte, adopt bool) (string,
 		if len(own) > 0 {
 			// One candidacy per Election: keep the first, drop the rest.
 			for _, o := range own[1:] {
-				if err := e.c.Delete(ctx, join(e.dir, o.name), -1); err != nil && !errors.Is(err, client.ErrNoNode) {
+				if err := e.c.Delete(ctx, znode.Join(e.dir, o.name), -1); err != nil && !errors.Is(err, client.ErrNoNode) {
 					return "", 0, err
 				}
 			}
-			stat, err := e.c.Set(ctx, join(e.dir, own[0].name), value, -1)
+			stat, err := e.c.Set(ctx, znode.Join(e.dir, own[0].name), value, -1)
 			if err == nil {
 				return own[0].name, stat.Czxid, nil
 			}
@@ -276,12 +240,12 @@ func (e *Election) waitTurn(ctx context.Context, name string) error {
 			if err := e.c.Err(); err != nil {
 				return err
 			}
-			return fmt.Errorf("%w: node %s deleted by someone else", ErrCandidacyEnded, join(e.dir, name))
+			return fmt.Errorf("%w: node %s deleted by someone else", ErrCandidacyEnded, znode.Join(e.dir, name))
 		}
 		// Wait for the one just before us only. When it goes we look
 		// again rather than assume we lead: it may have gone while
 		// others before it still wait.
-		if err := waitGone(ctx, e.c, join(e.dir, line[i-1].name)); err != nil {
+		if err := waitGone(ctx, e.c, znode.Join(e.dir, line[i-1].name)); err != nil {
 			return err
 		}
 	}
@@ -294,7 +258,7 @@ func (e *Election) lead(name string, token int64) {
 	e.term++
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopWatch = cancel
-	go e.watchLeadership(ctx, e.term, join(e.dir, name), e.lost)
+	go e.watchLeadership(ctx, e.term, znode.Join(e.dir, name), e.lost)
 }
 
 // watchLeadership closes lost when the leadership of term, held by the
@@ -387,12 +351,12 @@ func (e *Election) Resign(ctx context.Context) error {
 	if name == "" {
 		return nil
 	}
-	err := e.c.Delete(ctx, join(e.dir, name), -1)
+	err := e.c.Delete(ctx, znode.Join(e.dir, name), -1)
 	switch {
 	case err == nil || errors.Is(err, client.ErrNoNode) || e.c.Err() != nil:
 		return nil
 	case ctx.Err() != nil:
-		cleanup(ctx, e.c, func(ctx context.Context) error { return deleteOwn(ctx, e.c, e.dir, e.prefix) })
+		znode.Cleanup(ctx, e.c, func(ctx context.Context) error { return deleteOwn(ctx, e.c, e.dir, e.prefix) })
 		return ctx.Err()
 	}
 	// The node stays until the session ends: the next Campaign adopts it,
@@ -413,9 +377,9 @@ func (e *Election) Proclaim(ctx context.Context, value []byte) error {
 	if name == "" {
 		return fmt.Errorf("recipes: election %s: proclaim: %w", e.dir, ErrNotLeader)
 	}
-	_, err := e.c.Set(ctx, join(e.dir, name), value, -1)
+	_, err := e.c.Set(ctx, znode.Join(e.dir, name), value, -1)
 	if errors.Is(err, client.ErrNoNode) {
-		return fmt.Errorf("recipes: election %s: proclaim: %w: node %s deleted", e.dir, ErrNotLeader, join(e.dir, name))
+		return fmt.Errorf("recipes: election %s: proclaim: %w: node %s deleted", e.dir, ErrNotLeader, znode.Join(e.dir, name))
 	}
 	if err != nil {
 		return fmt.Errorf("recipes: election %s: proclaim: %w", e.dir, err)
@@ -488,7 +452,7 @@ func (e *Election) firstCandidate(ctx context.Context, watch bool) (Leader, <-ch
 		// in line.
 		line := lineUp(children, electionTag)
 		for _, cand := range line {
-			path := join(e.dir, cand.name)
+			path := znode.Join(e.dir, cand.name)
 			var (
 				data []byte
 				stat client.Stat
@@ -619,7 +583,7 @@ func (e *Election) observe(ctx context.Context, out chan Leader) {
 		case <-ctx.Done():
 			// Take the watch back rather than leave it until the node
 			// changes.
-			cleanup(ctx, e.c, func(ctx context.Context) error { return e.c.RemoveWatches(ctx, watched) })
+			znode.Cleanup(ctx, e.c, func(ctx context.Context) error { return e.c.RemoveWatches(ctx, watched) })
 			return
 		case <-e.c.Done():
 			return

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 	"github.com/arbor-coord/arbor/server"
 	"github.com/arbor-coord/arbor/server/servertest"
 )
@@ -46,7 +47,7 @@ func TestElectionAdoptsOrphan(t *testing.T) {
 		t.Fatalf("own nodes after Campaign %v, want only the first orphan %s", own, orphans[0])
 	}
 	l, err := e.Leader(ctx)
-	if err != nil || string(l.Value) != "new" || l.Key != join(dir, orphans[0]) || l.Token != e.Token() {
+	if err != nil || string(l.Value) != "new" || l.Key != znode.Join(dir, orphans[0]) || l.Token != e.Token() {
 		t.Fatalf("Leader %+v, %v: want the adopted node with the new value", l, err)
 	}
 }

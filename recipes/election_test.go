@@ -14,18 +14,6 @@ import (
 	"github.com/arbor-coord/arbor/recipes"
 )
 
-// electionWaitFor waits, up to a generous bound, until cond holds.
-func electionWaitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // electionCandidates counts the candidate nodes under dir.
 func electionCandidates(t *testing.T, c *client.Client, dir string) int {
 	t.Helper()
@@ -199,7 +187,7 @@ func TestElectionOrderAndWithdrawal(t *testing.T) {
 		n := electionCandidates(t, obs, dir)
 		go func() { cd.won <- cd.e.Campaign(cctx, fmt.Appendf(nil, "c%d", i)) }()
 		// Wait until its node is in line, so that the order is known.
-		electionWaitFor(t, fmt.Sprintf("candidate %d in line", i), func() bool { return electionCandidates(t, obs, dir) == n+1 })
+		eventually(t, fmt.Sprintf("candidate %d in line", i), func() bool { return electionCandidates(t, obs, dir) == n+1 })
 		return cd
 	}
 	for i := range candidates {
@@ -367,7 +355,7 @@ func TestElectionSessionExpiry(t *testing.T) {
 	waiter := recipes.NewElection(waiterC, dir)
 	waiting := make(chan error, 1)
 	go func() { waiting <- waiter.Campaign(ctx, []byte("doomed too")) }()
-	electionWaitFor(t, "the doomed waiter in line", func() bool { return electionCandidates(t, obs, dir) == 2 })
+	eventually(t, "the doomed waiter in line", func() bool { return electionCandidates(t, obs, dir) == 2 })
 
 	// Survivors on the other members.
 	const survivors = 6
@@ -382,7 +370,7 @@ func TestElectionSessionExpiry(t *testing.T) {
 			won <- e
 		}()
 	}
-	electionWaitFor(t, "every survivor in line", func() bool { return electionCandidates(t, obs, dir) == 2+survivors })
+	eventually(t, "every survivor in line", func() bool { return electionCandidates(t, obs, dir) == 2+survivors })
 
 	expire(t, home, leaderC)
 	select {
@@ -493,11 +481,11 @@ func TestElectionMemberCrash(t *testing.T) {
 			}
 		}()
 	}
-	electionWaitFor(t, "a few leaderships", func() bool { return leaderships.Load() >= 3 })
+	eventually(t, "a few leaderships", func() bool { return leaderships.Load() >= 3 })
 
 	// Crash the member the current leader's client is on.
 	var leaderClient *client.Client
-	electionWaitFor(t, "a leader", func() bool {
+	eventually(t, "a leader", func() bool {
 		for i, e := range elections {
 			if e.IsLeader() {
 				leaderClient = clients[i]
@@ -512,14 +500,14 @@ func TestElectionMemberCrash(t *testing.T) {
 	}
 	before := leaderships.Load()
 	cl.Member(id).Stop()
-	electionWaitFor(t, "leaderships after a member crash", func() bool { return leaderships.Load() >= before+3 })
+	eventually(t, "leaderships after a member crash", func() bool { return leaderships.Load() >= before+3 })
 	cl.Member(id).Restart()
 
 	// Crash the cluster's leader.
 	ldr := cl.WaitLeader()
 	before = leaderships.Load()
 	ldr.Stop()
-	electionWaitFor(t, "leaderships after the cluster leader's crash", func() bool { return leaderships.Load() >= before+3 })
+	eventually(t, "leaderships after the cluster leader's crash", func() bool { return leaderships.Load() >= before+3 })
 	ldr.Restart()
 	close(stop)
 	wg.Wait()
@@ -550,11 +538,11 @@ func TestElectionNodeDeleted(t *testing.T) {
 	victim := recipes.NewElection(connect(t, []string{m.Addr()}), dir)
 	victimDone := make(chan error, 1)
 	go func() { victimDone <- victim.Campaign(ctx, []byte("victim")) }()
-	electionWaitFor(t, "the victim in line", func() bool { return electionCandidates(t, admin, dir) == 2 })
+	eventually(t, "the victim in line", func() bool { return electionCandidates(t, admin, dir) == 2 })
 	next := recipes.NewElection(connect(t, []string{m.Addr()}), dir)
 	nextDone := make(chan error, 1)
 	go func() { nextDone <- next.Campaign(ctx, []byte("next")) }()
-	electionWaitFor(t, "the next candidate in line", func() bool { return electionCandidates(t, admin, dir) == 3 })
+	eventually(t, "the next candidate in line", func() bool { return electionCandidates(t, admin, dir) == 3 })
 
 	observerC := connect(t, []string{m.Addr()})
 	reports := recipes.NewElection(observerC, dir).Observe(ctx)

@@ -4,51 +4,23 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes"
-	"github.com/arbor-coord/arbor/server"
 )
-
-// exampleMemberConfig starts an arbor member for an example, in-process on
-// a free loopback port with its data in a temporary directory, connects a
-// client to it, and returns the client and the function that stops both.
-// Outside tests, run `go run ./cmd/arbor server` and connect to
-// "127.0.0.1:7181".
-func exampleMemberConfig() (*client.Client, func()) {
-	dir, err := os.MkdirTemp("", "arbor-example-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
-	defer ccancel()
-	c, err := client.Connect(cctx, []string{srv.Addr()}, client.WithSessionTimeout(10*time.Second))
-	if err != nil {
-		log.Fatal(err)
-	}
-	return c, func() {
-		_ = c.Close(context.Background())
-		cancel()
-		<-done
-		os.RemoveAll(dir)
-	}
-}
 
 // Watch a typed configuration value while it is written.
 func ExampleWatchConfig() {
-	c, stop := exampleMemberConfig()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	c, err := client.Connect(ctx, []string{addr}, client.WithSessionTimeout(10*time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
 
 	type Limits struct {
 		MaxConns int    `json:"max_conns"`

@@ -6,20 +6,23 @@ import (
 	"log"
 	"time"
 
+	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes"
 )
 
 // Count across processes: each Add is atomic.
 func ExampleCounter() {
-	c, stop := exampleMemberBarriers()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-
-	hits, err := recipes.NewCounter(c, "/stats/hits")
+	c, err := client.Connect(ctx, []string{addr})
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer c.Close(context.WithoutCancel(ctx))
+
+	hits := recipes.NewCounter(c, "/stats/hits")
 	if _, err := hits.Add(ctx, 5); err != nil { // made at 0 if missing
 		log.Fatal(err)
 	}

@@ -7,25 +7,28 @@ import (
 	"sync"
 	"time"
 
+	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes"
 )
 
 // Three workers start a computation together and finish it together.
 // Each would usually run in its own process with its own client.
 func ExampleDoubleBarrier() {
-	c, stop := exampleMemberBarriers()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	c, err := client.Connect(ctx, []string{addr})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
 
 	const workers = 3
 	var wg sync.WaitGroup
 	results := make([]string, workers)
 	for i := range workers {
-		b, err := recipes.NewDoubleBarrier(c, "/jobs/round", workers)
-		if err != nil {
-			log.Fatal(err)
-		}
+		b := recipes.NewDoubleBarrier(c, "/jobs/round", workers)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

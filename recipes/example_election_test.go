@@ -4,42 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes"
-	"github.com/arbor-coord/arbor/server"
 )
-
-// exampleMemberElection starts an arbor member for an example, in-process
-// on a free loopback port with its data in a temporary directory, and
-// returns its address and the function that stops it. Outside tests, run
-// `go run ./cmd/arbor server` and use "127.0.0.1:7181".
-func exampleMemberElection() (addr string, stop func()) {
-	dir, err := os.MkdirTemp("", "arbor-example-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	return srv.Addr(), func() {
-		cancel()
-		<-done
-		os.RemoveAll(dir)
-	}
-}
 
 // Two instances of a service elect a leader: the second takes over when the
 // first resigns, with a higher fencing token, and learns through Lost when
 // its own leadership ends with its session.
 func ExampleElection() {
-	addr, stop := exampleMemberElection()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -96,7 +71,7 @@ func ExampleElection() {
 // An observer follows the leader, and the value it advertises, without
 // campaigning.
 func ExampleElection_Observe() {
-	addr, stop := exampleMemberElection()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

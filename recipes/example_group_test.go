@@ -6,15 +6,21 @@ import (
 	"log"
 	"time"
 
+	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes"
 )
 
 // Join a group, follow its membership, and leave.
 func ExampleJoinGroup() {
-	c, stop := exampleMemberConfig()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	c, err := client.Connect(ctx, []string{addr}, client.WithSessionTimeout(10*time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
 
 	const dir = "/services/search"
 	g, err := recipes.WatchGroup(ctx, c, dir)

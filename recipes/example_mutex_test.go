@@ -5,41 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes"
-	"github.com/arbor-coord/arbor/server"
 )
-
-// exampleMemberLocks starts an arbor member for an example, in-process on
-// a free loopback port with its data in a temporary directory, and returns
-// its address and the function that stops it. Outside tests, run
-// `go run ./cmd/arbor server` and use "127.0.0.1:7181".
-func exampleMemberLocks() (addr string, stop func()) {
-	dir, err := os.MkdirTemp("", "arbor-example-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	return srv.Addr(), func() {
-		cancel()
-		<-done
-		os.RemoveAll(dir)
-	}
-}
 
 // Two workers take turns with a lock; each holds it while it works.
 func ExampleMutex() {
-	addr, stop := exampleMemberLocks()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -105,7 +80,7 @@ func (s *storage) write(token int64, what string) error {
 // off) and writes afterwards is refused, because the next holder's token,
 // already seen by the resource, is higher.
 func ExampleMutex_Token() {
-	addr, stop := exampleMemberLocks()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -143,7 +118,7 @@ func ExampleMutex_Token() {
 // Lost tells a holder that it must stop: here someone deletes the lock
 // node.
 func ExampleMutex_Lost() {
-	addr, stop := exampleMemberLocks()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

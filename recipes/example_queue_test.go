@@ -7,20 +7,23 @@ import (
 	"log"
 	"time"
 
+	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes"
 )
 
 // Producers put jobs; consumers take each exactly once, in order.
 func ExampleQueue() {
-	c, stop := exampleMemberBarriers()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-
-	q, err := recipes.NewQueue(c, "/jobs/queue")
+	c, err := client.Connect(ctx, []string{addr})
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer c.Close(context.WithoutCancel(ctx))
+
+	q := recipes.NewQueue(c, "/jobs/queue")
 	for _, job := range []string{"resize", "thumbnail", "upload"} {
 		if err := q.Put(ctx, []byte(job)); err != nil {
 			log.Fatal(err)
@@ -51,15 +54,17 @@ func ExampleQueue() {
 // Urgent jobs (lower priority numbers) jump the line; equal priorities
 // keep their order.
 func ExamplePriorityQueue() {
-	c, stop := exampleMemberBarriers()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-
-	q, err := recipes.NewPriorityQueue(c, "/jobs/priority")
+	c, err := client.Connect(ctx, []string{addr})
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer c.Close(context.WithoutCancel(ctx))
+
+	q := recipes.NewPriorityQueue(c, "/jobs/priority")
 	puts := []struct {
 		job      string
 		priority int

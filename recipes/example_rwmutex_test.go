@@ -14,7 +14,7 @@ import (
 // Readers share the lock; a writer waits for them and keeps later readers
 // out while it waits.
 func ExampleRWMutex() {
-	addr, stop := exampleMemberLocks()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -14,7 +14,7 @@ import (
 // A semaphore of two permits: a third contender waits, and one with
 // another count is refused.
 func ExampleSemaphore() {
-	addr, stop := exampleMemberLocks()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -12,10 +12,15 @@ import (
 
 // Mirror a subtree locally and follow its changes.
 func ExampleNewTreeCache() {
-	c, stop := exampleMemberConfig()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	c, err := client.Connect(ctx, []string{addr}, client.WithSessionTimeout(10*time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close(context.WithoutCancel(ctx))
 
 	if _, err := c.Create(ctx, "/app/flags/dark-mode", []byte("on"), client.WithParents()); err != nil {
 		log.Fatal(err)

@@ -5,41 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"os"
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes"
-	"github.com/arbor-coord/arbor/server"
 )
-
-// exampleMemberTwoPC starts an arbor member for an example, in-process on a
-// free loopback port with its data in a temporary directory, and returns
-// its address and the function that stops it. Outside tests, run
-// `go run ./cmd/arbor server` and use "127.0.0.1:7181".
-func exampleMemberTwoPC() (addr string, stop func()) {
-	dir, err := os.MkdirTemp("", "arbor-example-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	return srv.Addr(), func() {
-		cancel()
-		<-done
-		os.RemoveAll(dir)
-	}
-}
 
 // A coordinator proposes a transfer to two banks; each votes, and acts
 // only on the recorded decision.
 func ExampleCoordinator() {
-	addr, stop := exampleMemberTwoPC()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

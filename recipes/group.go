@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // Group membership: each member is an ephemeral node dir/name holding the
@@ -68,19 +68,6 @@ type Membership struct {
 	mu       sync.Mutex // serialises Update and Leave
 }
 
-// validName checks that name is one path element.
-func validName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty member name")
-	case strings.Contains(name, "/"):
-		return fmt.Errorf("member name %q: a single path element, without /", name)
-	case name == "." || name == "..":
-		return fmt.Errorf("member name %q: not a relative element", name)
-	}
-	return nil
-}
-
 // JoinGroup makes this client's session a member of the group at dir
 // under name, with data: it creates the ephemeral node dir/name (and dir,
 // as a container, if missing). A name taken by another session is
@@ -93,13 +80,13 @@ func validName(name string) error {
 // else, or the end of the session; Lost is closed then. ctx bounds the
 // join only.
 func JoinGroup(ctx context.Context, c *client.Client, dir, name string, data []byte) (*Membership, error) {
-	if c == nil {
-		return nil, errors.New("recipes: join group: nil client")
+	if err := checkArgs("join group", c, dir); err != nil {
+		return nil, err
 	}
-	if err := validName(name); err != nil {
+	if err := checkName("member name", name); err != nil {
 		return nil, fmt.Errorf("recipes: join group %s: %w", dir, err)
 	}
-	path := join(dir, name)
+	path := znode.Join(dir, name)
 	if _, err := c.Exists(ctx, dir); err != nil && !errors.Is(err, client.ErrNoNode) {
 		// Checks dir before anything is created (a bad path, say).
 		return nil, fmt.Errorf("recipes: join group %s: %w", dir, err)
@@ -127,7 +114,7 @@ func createMember(ctx context.Context, c *client.Client, dir, path string, data 
 		case err == nil:
 			return res[0].Stat, nil
 		case errors.Is(err, client.ErrNoNode):
-			if err := ensureDir(ctx, c, dir); err != nil {
+			if err := znode.EnsureDir(ctx, c, dir); err != nil {
 				return client.Stat{}, err
 			}
 			continue
@@ -149,7 +136,7 @@ func createMember(ctx context.Context, c *client.Client, dir, path string, data 
 			return stat, err
 		case ctx.Err() != nil:
 			// The create may have been applied: take it back.
-			cleanup(ctx, c, func(ctx context.Context) error { return deleteIfOwn(ctx, c, path, 0) })
+			znode.Cleanup(ctx, c, func(ctx context.Context) error { return deleteIfOwn(ctx, c, path, 0) })
 			return client.Stat{}, err
 		default:
 			return client.Stat{}, err
@@ -192,7 +179,7 @@ func (m *Membership) watch(ctx context.Context) {
 	unwatch := func() {
 		// Take the watch back rather than leave it until the node
 		// changes.
-		cleanup(ctx, m.c, func(ctx context.Context) error { return m.c.RemoveWatches(ctx, m.path, client.WatchData) })
+		znode.Cleanup(ctx, m.c, func(ctx context.Context) error { return m.c.RemoveWatches(ctx, m.path, client.WatchData) })
 	}
 	for {
 		_, stat, ch, err := m.c.GetW(ctx, m.path)
@@ -239,7 +226,7 @@ func (m *Membership) markLost() { m.lostOnce.Do(func() { close(m.lost) }) }
 func (m *Membership) Lost() <-chan struct{} { return m.lost }
 
 // Name returns the member's name.
-func (m *Membership) Name() string { return base(m.path) }
+func (m *Membership) Name() string { return znode.Base(m.path) }
 
 // Update replaces the member's data. It returns ErrMembershipLost once the
 // membership is over.
@@ -296,8 +283,8 @@ func (m *Membership) Leave(ctx context.Context) error {
 // GroupMembers returns the members of the group at dir, sorted by name. A
 // group whose directory does not exist has no members.
 func GroupMembers(ctx context.Context, c *client.Client, dir string) ([]Member, error) {
-	if c == nil {
-		return nil, errors.New("recipes: group members: nil client")
+	if err := checkArgs("group members", c, dir); err != nil {
+		return nil, err
 	}
 	members, err := readMembers(ctx, c, dir)
 	if err != nil {
@@ -318,7 +305,7 @@ func readMembers(ctx context.Context, c *client.Client, dir string) ([]Member, e
 	}
 	paths := make([]string, len(names))
 	for i, n := range names {
-		paths[i] = join(dir, n)
+		paths[i] = znode.Join(dir, n)
 	}
 	nodes, err := readNodes(ctx, c, paths, false)
 	if err != nil {
@@ -359,8 +346,8 @@ type GroupWatch struct {
 // WatchGroup reads the members of the group at dir and starts following
 // them, until Close, the end of ctx, or the end of the session.
 func WatchGroup(ctx context.Context, c *client.Client, dir string) (*GroupWatch, error) {
-	if c == nil {
-		return nil, errors.New("recipes: watch group: nil client")
+	if err := checkArgs("watch group", c, dir); err != nil {
+		return nil, err
 	}
 	pw, err := addPersistent(ctx, c, dir, true)
 	if err != nil {

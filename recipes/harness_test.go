@@ -50,6 +50,42 @@ func connect(t testing.TB, addrs []string, opts ...client.Option) *client.Client
 	return c
 }
 
+// connectN opens n sessions on addrs, as connect does.
+func connectN(t testing.TB, addrs []string, n int, opts ...client.Option) []*client.Client {
+	t.Helper()
+	cs := make([]*client.Client, n)
+	for i := range cs {
+		cs[i] = connect(t, addrs, opts...)
+	}
+	return cs
+}
+
+// waitBound bounds every poll of eventually; nothing asserts on timing.
+const waitBound = 20 * time.Second
+
+// eventually polls cond until it holds, failing the test saying what did
+// not happen if it does not within waitBound.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitBound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, waitBound)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 // ctxT returns a context that ends after d, or when the test ends.
 func ctxT(t testing.TB, d time.Duration) context.Context {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // Mutex is a fair distributed lock: contenders line up as ephemeral
@@ -135,20 +136,6 @@ func newLease(c *client.Client, dir string) lease {
 	return lease{c: c, dir: dir, prefix: newPrefix()}
 }
 
-// checkLockDir says what is wrong with dir as a lock directory, beyond
-// what the client checks of every path.
-func checkLockDir(dir string) error {
-	switch {
-	case dir == "":
-		return errors.New("empty directory path")
-	case !strings.HasPrefix(dir, "/"):
-		return fmt.Errorf("directory path %q is not absolute", dir)
-	case dir != "/" && strings.HasSuffix(dir, "/"):
-		return fmt.Errorf("directory path %q ends in /", dir)
-	}
-	return nil
-}
-
 // begin marks a call running; end marks it done.
 func (l *lease) begin(op string) error {
 	l.mu.Lock()
@@ -186,8 +173,8 @@ func lineOf(children []string, tags []string) []contender {
 // does. Any return without the hold removes the node. If admit is not nil,
 // it may refuse the contender, before its node is created and again after.
 func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule holdRule, wait bool, admit func(context.Context) error) (err error) {
-	if err := checkLockDir(l.dir); err != nil {
-		return fmt.Errorf("recipes: %s: %w", op, err)
+	if err := checkArgs(op, l.c, l.dir); err != nil {
+		return err
 	}
 	if err := l.begin(op); err != nil {
 		return err
@@ -235,7 +222,7 @@ func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule
 			if err := l.c.Err(); err != nil {
 				return err
 			}
-			return fmt.Errorf("%w: node %s was deleted while it waited", ErrLockLost, join(l.dir, name))
+			return fmt.Errorf("%w: node %s was deleted while it waited", ErrLockLost, znode.Join(l.dir, name))
 		}
 		holds, waitFor := rule(line, i)
 		if holds {
@@ -247,7 +234,7 @@ func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule
 			return ErrLocked
 		}
 		if waitFor != "" {
-			err = waitGone(ctx, l.c, join(l.dir, waitFor))
+			err = waitGone(ctx, l.c, znode.Join(l.dir, waitFor))
 		} else {
 			err = l.waitChildren(ctx)
 		}
@@ -279,12 +266,12 @@ func (l *lease) enter(ctx context.Context, tag string) (string, int64, error) {
 			}
 			// Another mode's node, or a second one: it would only hold
 			// up the line.
-			if err := l.c.Delete(ctx, join(l.dir, o.name), -1); err != nil && !errors.Is(err, client.ErrNoNode) {
+			if err := l.c.Delete(ctx, znode.Join(l.dir, o.name), -1); err != nil && !errors.Is(err, client.ErrNoNode) {
 				return "", 0, err
 			}
 		}
 		if adopt != "" {
-			stat, err := l.c.Exists(ctx, join(l.dir, adopt))
+			stat, err := l.c.Exists(ctx, znode.Join(l.dir, adopt))
 			if err == nil {
 				l.orphan = false
 				return adopt, stat.Czxid, nil
@@ -307,13 +294,13 @@ func (l *lease) enter(ctx context.Context, tag string) (string, int64, error) {
 // abandon deletes the node name, on a fresh bounded context if ctx has
 // ended. If that fails, the next attempt looks for it.
 func (l *lease) abandon(ctx context.Context, name string) {
-	path := join(l.dir, name)
+	path := znode.Join(l.dir, name)
 	var err error
 	if ctx.Err() == nil {
 		err = l.c.Delete(ctx, path, -1)
 	}
 	if ctx.Err() != nil {
-		cleanup(ctx, l.c, func(ctx context.Context) error {
+		znode.Cleanup(ctx, l.c, func(ctx context.Context) error {
 			err = l.c.Delete(ctx, path, -1)
 			return err
 		})
@@ -357,7 +344,7 @@ func (l *lease) hold(name, tag string, token int64) {
 	l.name, l.tag, l.token = name, tag, token
 	l.lost, l.stopWatch, l.watcherDone = lost, cancel, done
 	l.mu.Unlock()
-	go watchLoss(wctx, l.c, join(l.dir, name), lost, done)
+	go watchLoss(wctx, l.c, znode.Join(l.dir, name), lost, done)
 }
 
 // watchLoss closes lost when the node at path is deleted or the session
@@ -410,7 +397,7 @@ func (l *lease) release(ctx context.Context, op, tag string) error {
 	if l.name == "" || l.tag != tag {
 		return fmt.Errorf("recipes: %s %s: %w", op, l.dir, ErrNotLocked)
 	}
-	path := join(l.dir, l.name)
+	path := znode.Join(l.dir, l.name)
 	lostBefore := isClosed(l.lost)
 	var err error
 	sent := ctx.Err() == nil
@@ -422,7 +409,7 @@ func (l *lease) release(ctx context.Context, op, tag string) error {
 		// The delete was never sent, or its outcome is unknown: make
 		// sure on a fresh context, as the caller cannot.
 		unknown = sent
-		cleanup(ctx, l.c, func(ctx context.Context) error {
+		znode.Cleanup(ctx, l.c, func(ctx context.Context) error {
 			err = l.c.Delete(ctx, path, -1)
 			return err
 		})
@@ -466,7 +453,7 @@ func (l *lease) key() string {
 	if l.name == "" {
 		return ""
 	}
-	return join(l.dir, l.name)
+	return znode.Join(l.dir, l.name)
 }
 
 func (l *lease) fencingToken() int64 {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 	"github.com/arbor-coord/arbor/server"
 	"github.com/arbor-coord/arbor/server/servertest"
 )
@@ -36,10 +37,10 @@ func TestLeaseAdoptsOrphan(t *testing.T) {
 	if err := rw.Lock(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := rw.l.key(); got != join("/adopt", left) {
-		t.Fatalf("holds %s, want the adopted %s", got, join("/adopt", left))
+	if got := rw.l.key(); got != znode.Join("/adopt", left) {
+		t.Fatalf("holds %s, want the adopted %s", got, znode.Join("/adopt", left))
 	}
-	if _, err := c.Exists(ctx, join("/adopt", other)); err == nil {
+	if _, err := c.Exists(ctx, znode.Join("/adopt", other)); err == nil {
 		t.Fatalf("the other mode's node %s is still there", other)
 	}
 	children, _, err := c.Children(ctx, "/adopt")

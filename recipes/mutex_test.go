@@ -19,28 +19,6 @@ import (
 // make no assertion about how fast anything happens.
 const lockBound = 20 * time.Second
 
-// clientsLocks connects n clients to addrs.
-func clientsLocks(t *testing.T, n int, addrs []string, opts ...client.Option) []*client.Client {
-	t.Helper()
-	cs := make([]*client.Client, n)
-	for i := range cs {
-		cs[i] = connect(t, addrs, opts...)
-	}
-	return cs
-}
-
-// waitLocks polls cond until it holds, failing the test after lockBound.
-func waitLocks(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(lockBound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, lockBound)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // nodesUnder returns the number of children of dir (0 if it is gone), read
 // after a Sync so that it counts every write acknowledged before.
 func nodesUnder(t *testing.T, c *client.Client, dir string) int {
@@ -57,16 +35,6 @@ func nodesUnder(t *testing.T, c *client.Client, dir string) int {
 		t.Fatal(err)
 	}
 	return len(children)
-}
-
-// isClosedLocks reports whether ch is closed.
-func isClosedLocks(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }
 
 // fencedCounter is the resource the contention tests guard: a node whose
@@ -139,8 +107,8 @@ func contend(ctx context.Context, cs []*client.Client, dir string, rounds int, h
 					errs <- fmt.Errorf("lock: %w", err)
 					return
 				}
-				if m.Token() == 0 || m.Key() == "" || isClosedLocks(m.Lost()) {
-					errs <- fmt.Errorf("held, but token %d, key %q, lost %v", m.Token(), m.Key(), isClosedLocks(m.Lost()))
+				if m.Token() == 0 || m.Key() == "" || isClosed(m.Lost()) {
+					errs <- fmt.Errorf("held, but token %d, key %q, lost %v", m.Token(), m.Key(), isClosed(m.Lost()))
 					return
 				}
 				if err := f.increment(ctx, c, m.Token()); err != nil {
@@ -162,7 +130,7 @@ func contend(ctx context.Context, cs []*client.Client, dir string, rounds int, h
 
 func TestMutexFencedCounter(t *testing.T) {
 	m := member(t)
-	cs := clientsLocks(t, 10, []string{m.Addr()})
+	cs := connectN(t, []string{m.Addr()}, 10)
 	f := newFencedCounter(t, cs[0], "/fenced/counter")
 	const rounds = 10
 	if err := contend(ctxT(t, 60*time.Second), cs, "/fenced/lock", rounds, 0, f); err != nil {
@@ -186,7 +154,7 @@ func TestMutexMemberStop(t *testing.T) {
 	for _, m := range cl.Members() {
 		addrs = append(addrs, m.Addr())
 	}
-	cs := clientsLocks(t, 8, addrs)
+	cs := connectN(t, addrs, 8)
 	f := newFencedCounter(t, cs[0], "/fenced/counter")
 	const rounds = 8
 	done := make(chan error, 1)
@@ -195,7 +163,7 @@ func TestMutexMemberStop(t *testing.T) {
 	go func() { done <- contend(ctx, cs, "/fenced/lock", rounds, 10*time.Millisecond, f) }()
 	// Stop the member under the first client once contention is under
 	// way, and start it again once it has gone on without it.
-	waitLocks(t, "contention under way", func() bool { return f.count(t, cs[1]) >= 5 })
+	eventually(t, "contention under way", func() bool { return f.count(t, cs[1]) >= 5 })
 	id, _ := cs[0].Member()
 	if id == 0 {
 		id = cl.Leader().ID()
@@ -207,7 +175,7 @@ func TestMutexMemberStop(t *testing.T) {
 	}
 	atStop := f.count(t, observer)
 	t.Logf("member %d stopped after %d of %d rounds", id, atStop, len(cs)*rounds)
-	waitLocks(t, "contention goes on without the stopped member", func() bool {
+	eventually(t, "contention goes on without the stopped member", func() bool {
 		return f.count(t, observer) >= min(atStop+10, int64(len(cs)*rounds))
 	})
 	cl.Member(id).Restart()
@@ -221,7 +189,7 @@ func TestMutexMemberStop(t *testing.T) {
 
 func TestMutexFIFO(t *testing.T) {
 	m := member(t)
-	cs := clientsLocks(t, 7, []string{m.Addr()})
+	cs := connectN(t, []string{m.Addr()}, 7)
 	ctx := ctxT(t, lockBound)
 	holder := recipes.NewMutex(cs[0], "/fifo")
 	if err := holder.Lock(ctx); err != nil {
@@ -244,7 +212,7 @@ func TestMutexFIFO(t *testing.T) {
 			errs <- w.Unlock(ctx)
 		})
 		// Queue the waiters one at a time, so their order is known.
-		waitLocks(t, fmt.Sprintf("waiter %d queued", i), func() bool { return nodesUnder(t, cs[0], "/fifo") == i+1 })
+		eventually(t, fmt.Sprintf("waiter %d queued", i), func() bool { return nodesUnder(t, cs[0], "/fifo") == i+1 })
 	}
 	if err := holder.Unlock(ctx); err != nil {
 		t.Fatal(err)
@@ -269,8 +237,8 @@ func TestMutexTryLockAndMisuse(t *testing.T) {
 	ctx := ctxT(t, lockBound)
 	ma, mb := recipes.NewMutex(a, "/try"), recipes.NewMutex(b, "/try")
 
-	if ma.Key() != "" || ma.Token() != 0 || !isClosedLocks(ma.Lost()) {
-		t.Fatalf("not held: key %q token %d lost %v", ma.Key(), ma.Token(), isClosedLocks(ma.Lost()))
+	if ma.Key() != "" || ma.Token() != 0 || !isClosed(ma.Lost()) {
+		t.Fatalf("not held: key %q token %d lost %v", ma.Key(), ma.Token(), isClosed(ma.Lost()))
 	}
 	if err := ma.Unlock(ctx); !errors.Is(err, recipes.ErrNotLocked) {
 		t.Fatalf("unlock unheld: %v, want ErrNotLocked", err)
@@ -278,8 +246,8 @@ func TestMutexTryLockAndMisuse(t *testing.T) {
 	if err := ma.TryLock(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(ma.Key(), "/try/_c_") || ma.Token() <= 0 || isClosedLocks(ma.Lost()) {
-		t.Fatalf("held: key %q token %d lost %v", ma.Key(), ma.Token(), isClosedLocks(ma.Lost()))
+	if !strings.HasPrefix(ma.Key(), "/try/_c_") || ma.Token() <= 0 || isClosed(ma.Lost()) {
+		t.Fatalf("held: key %q token %d lost %v", ma.Key(), ma.Token(), isClosed(ma.Lost()))
 	}
 	if err := ma.Lock(ctx); !errors.Is(err, recipes.ErrHeld) {
 		t.Fatalf("lock while held: %v, want ErrHeld", err)
@@ -295,7 +263,7 @@ func TestMutexTryLockAndMisuse(t *testing.T) {
 	if err := ma.Unlock(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !isClosedLocks(lost) {
+	if !isClosed(lost) {
 		t.Fatal("Lost not closed by Unlock")
 	}
 	if err := mb.TryLock(ctx); err != nil {
@@ -308,7 +276,7 @@ func TestMutexTryLockAndMisuse(t *testing.T) {
 	// Two calls at once on one value: the second is refused.
 	waiting := make(chan error, 1)
 	go func() { waiting <- ma.Lock(ctx) }()
-	waitLocks(t, "waiter queued", func() bool { return nodesUnder(t, a, "/try") == 2 })
+	eventually(t, "waiter queued", func() bool { return nodesUnder(t, a, "/try") == 2 })
 	if err := ma.Lock(ctx); !errors.Is(err, recipes.ErrBusy) {
 		t.Fatalf("concurrent lock: %v, want ErrBusy", err)
 	}
@@ -348,7 +316,7 @@ func TestMutexBadDir(t *testing.T) {
 // watching it, carries on and gets the lock.
 func TestMutexCancelWhileWaiting(t *testing.T) {
 	m := member(t)
-	cs := clientsLocks(t, 3, []string{m.Addr()})
+	cs := connectN(t, []string{m.Addr()}, 3)
 	ctx := ctxT(t, lockBound)
 	holder := recipes.NewMutex(cs[0], "/cancel")
 	if err := holder.Lock(ctx); err != nil {
@@ -357,16 +325,16 @@ func TestMutexCancelWhileWaiting(t *testing.T) {
 	cancelCtx, cancel := context.WithCancel(ctx)
 	gaveUp := make(chan error, 1)
 	go func() { gaveUp <- recipes.NewMutex(cs[1], "/cancel").Lock(cancelCtx) }()
-	waitLocks(t, "first waiter queued", func() bool { return nodesUnder(t, cs[0], "/cancel") == 2 })
+	eventually(t, "first waiter queued", func() bool { return nodesUnder(t, cs[0], "/cancel") == 2 })
 	next := recipes.NewMutex(cs[2], "/cancel")
 	got := make(chan error, 1)
 	go func() { got <- next.Lock(ctx) }()
-	waitLocks(t, "second waiter queued", func() bool { return nodesUnder(t, cs[0], "/cancel") == 3 })
+	eventually(t, "second waiter queued", func() bool { return nodesUnder(t, cs[0], "/cancel") == 3 })
 	cancel()
 	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Lock: %v, want context.Canceled", err)
 	}
-	waitLocks(t, "cancelled waiter's node removed", func() bool { return nodesUnder(t, cs[0], "/cancel") == 2 })
+	eventually(t, "cancelled waiter's node removed", func() bool { return nodesUnder(t, cs[0], "/cancel") == 2 })
 	if err := holder.Unlock(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -393,17 +361,17 @@ func TestMutexWaiterSessionExpires(t *testing.T) {
 	}
 	shortErr := make(chan error, 1)
 	go func() { shortErr <- recipes.NewMutex(shortC, "/expiry").Lock(ctx) }()
-	waitLocks(t, "short-lived waiter queued", func() bool { return nodesUnder(t, holderC, "/expiry") == 2 })
+	eventually(t, "short-lived waiter queued", func() bool { return nodesUnder(t, holderC, "/expiry") == 2 })
 	next := recipes.NewMutex(nextC, "/expiry")
 	nextErr := make(chan error, 1)
 	go func() { nextErr <- next.Lock(ctx) }()
-	waitLocks(t, "next waiter queued", func() bool { return nodesUnder(t, holderC, "/expiry") == 3 })
+	eventually(t, "next waiter queued", func() bool { return nodesUnder(t, holderC, "/expiry") == 3 })
 
 	expire(t, m, shortC)
 	if err := <-shortErr; !errors.Is(err, client.ErrSessionExpired) {
 		t.Fatalf("Lock of an expired session: %v, want ErrSessionExpired", err)
 	}
-	waitLocks(t, "expired waiter's node gone", func() bool { return nodesUnder(t, holderC, "/expiry") == 2 })
+	eventually(t, "expired waiter's node gone", func() bool { return nodesUnder(t, holderC, "/expiry") == 2 })
 	if err := holder.Unlock(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +399,7 @@ func TestMutexHolderSessionExpires(t *testing.T) {
 	next := recipes.NewMutex(nextC, "/expiry")
 	nextErr := make(chan error, 1)
 	go func() { nextErr <- next.Lock(ctx) }()
-	waitLocks(t, "waiter queued", func() bool { return nodesUnder(t, nextC, "/expiry") == 2 })
+	eventually(t, "waiter queued", func() bool { return nodesUnder(t, nextC, "/expiry") == 2 })
 
 	expire(t, m, shortC)
 	select {
@@ -448,7 +416,7 @@ func TestMutexHolderSessionExpires(t *testing.T) {
 	if err := holder.Unlock(ctx); !errors.Is(err, recipes.ErrLockLost) {
 		t.Fatalf("Unlock after the session expired: %v, want ErrLockLost", err)
 	}
-	if holder.Key() != "" || !isClosedLocks(holder.Lost()) {
+	if holder.Key() != "" || !isClosed(holder.Lost()) {
 		t.Fatal("still held after Unlock")
 	}
 	if err := next.Unlock(ctx); err != nil {

@@ -10,9 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // The shared machinery of the recipes that line contenders up under a
@@ -26,10 +26,60 @@ const (
 	// seqDigits is the width of the sequence suffix a sequential create
 	// appends.
 	seqDigits = 10
-	// minCleanup bounds the cleanup of an abandoned attempt when the
-	// session timeout is shorter.
-	minCleanup = 2 * time.Second
 )
+
+// checkArgs checks the client and the node path a recipe call (op) is
+// given, so that a wrong argument is refused before anything is written.
+// The error says which call and what is wrong, and matches
+// client.ErrBadArguments.
+func checkArgs(op string, c *client.Client, path string) error {
+	if c == nil {
+		return badArg(op, "nil client")
+	}
+	if err := client.ValidatePath(path); err != nil {
+		return badArg(op, fmt.Sprintf("path %q: %s", path, reasonOf(err)))
+	}
+	return nil
+}
+
+// checkNodeArgs is checkArgs for a recipe whose node is path itself, which
+// it creates and deletes: the root cannot be that node.
+func checkNodeArgs(op string, c *client.Client, path string) error {
+	if err := checkArgs(op, c, path); err != nil {
+		return err
+	}
+	if path == "/" {
+		return badArg(op, "path \"/\": the root cannot be a recipe's node")
+	}
+	return nil
+}
+
+// checkName says what is wrong with name (what, e.g. "member name") as one
+// node name, if anything. Callers say which call.
+func checkName(what, name string) error {
+	if name == "" {
+		return errors.New("empty " + what)
+	}
+	if err := client.ValidateName(name); err != nil {
+		return fmt.Errorf("%s %q: %s", what, name, reasonOf(err))
+	}
+	return nil
+}
+
+// badArg is the error of a wrong argument: it says which call and what is
+// wrong, and matches client.ErrBadArguments.
+func badArg(op, reason string) error {
+	return fmt.Errorf("recipes: %s: %s: %w", op, reason, client.ErrBadArguments)
+}
+
+// reasonOf returns the reason the client gave for refusing an argument.
+func reasonOf(err error) string {
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Reason != "" {
+		return ce.Reason
+	}
+	return err.Error()
+}
 
 // newPrefix returns a contender prefix unique to one recipe value:
 // protectedTag, 32 hex digits, "-".
@@ -40,19 +90,6 @@ func newPrefix() string {
 		panic(fmt.Sprintf("recipes: crypto/rand: %v", err))
 	}
 	return protectedTag + hex.EncodeToString(b[:]) + "-"
-}
-
-// join returns the path of name under dir.
-func join(dir, name string) string {
-	if dir == "/" {
-		return "/" + name
-	}
-	return dir + "/" + name
-}
-
-// base returns the last element of path.
-func base(path string) string {
-	return path[strings.LastIndexByte(path, '/')+1:]
 }
 
 // seqOf returns the sequence suffix of a sequential node's name.
@@ -100,20 +137,6 @@ func indexOf(line []contender, name string) int {
 	return slices.IndexFunc(line, func(c contender) bool { return c.name == name })
 }
 
-// ensureDir creates dir as a container node (reaped by the members once its
-// last child is gone), with any missing ancestors as persistent nodes. A dir
-// that exists already is fine.
-func ensureDir(ctx context.Context, c *client.Client, dir string) error {
-	if dir == "/" {
-		return nil
-	}
-	_, err := c.Create(ctx, dir, nil, client.WithMode(client.ModeContainer), client.WithParents())
-	if err != nil && !errors.Is(err, client.ErrNodeExists) {
-		return err
-	}
-	return nil
-}
-
 // createSeq creates a sequential node named prefix+tag under dir with data
 // in mode, creating dir if it is missing, and returns its name and Stat (its
 // Czxid is a fencing token). If ctx ends while the create is in flight, the
@@ -121,20 +144,20 @@ func ensureDir(ctx context.Context, c *client.Client, dir string) error {
 // under dir (on a fresh context) before it returns ctx's error.
 func createSeq(ctx context.Context, c *client.Client, dir, prefix, tag string, data []byte, mode client.Mode) (string, client.Stat, error) {
 	for {
-		res, err := c.Multi(ctx, client.CreateOp(join(dir, prefix+tag), data, client.WithMode(mode)))
+		res, err := c.Multi(ctx, client.CreateOp(znode.Join(dir, prefix+tag), data, client.WithMode(mode)))
 		if err == nil {
-			return base(res[0].Path), res[0].Stat, nil
+			return znode.Base(res[0].Path), res[0].Stat, nil
 		}
 		if errors.Is(err, client.ErrNoNode) {
 			// The directory is missing (never made, or a container
 			// reaped): make it and try again.
-			if err := ensureDir(ctx, c, dir); err != nil {
+			if err := znode.EnsureDir(ctx, c, dir); err != nil {
 				return "", client.Stat{}, err
 			}
 			continue
 		}
 		if ctx.Err() != nil {
-			cleanup(ctx, c, func(ctx context.Context) error { return deleteOwn(ctx, c, dir, prefix) })
+			znode.Cleanup(ctx, c, func(ctx context.Context) error { return deleteOwn(ctx, c, dir, prefix) })
 		}
 		return "", client.Stat{}, err
 	}
@@ -171,21 +194,11 @@ func deleteOwn(ctx context.Context, c *client.Client, dir, prefix string) error 
 		return err
 	}
 	for _, o := range own {
-		if err := c.Delete(ctx, join(dir, o.name), -1); err != nil && !errors.Is(err, client.ErrNoNode) {
+		if err := c.Delete(ctx, znode.Join(dir, o.name), -1); err != nil && !errors.Is(err, client.ErrNoNode) {
 			return err
 		}
 	}
 	return nil
-}
-
-// cleanup runs undo on a context that outlives ctx's cancellation, bounded
-// by the session timeout (at least minCleanup): an abandoned attempt is
-// undone even though its caller gave up. Its error is dropped: the nodes it
-// could not delete are ephemeral and go with the session.
-func cleanup(ctx context.Context, c *client.Client, undo func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(c.SessionTimeout(), minCleanup))
-	defer cancel()
-	_ = undo(ctx)
 }
 
 // waitGone waits until the node at path is deleted. It returns nil once it
@@ -215,7 +228,7 @@ func waitGone(ctx context.Context, c *client.Client, path string) error {
 			// Take the watch back rather than leave it until the node
 			// goes. Another waiter of this client on the same path
 			// sees its channel closed and looks again.
-			cleanup(ctx, c, func(ctx context.Context) error { return c.RemoveWatches(ctx, path, client.WatchData) })
+			znode.Cleanup(ctx, c, func(ctx context.Context) error { return c.RemoveWatches(ctx, path, client.WatchData) })
 			return ctx.Err()
 		}
 	}

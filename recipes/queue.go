@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 var (
@@ -51,14 +52,13 @@ const (
 // MaxDataBytes); a larger one gets the member's error.
 type Queue struct{ q itemQueue }
 
-// NewQueue returns the queue at dir. It checks its arguments and reaches no
-// member; dir (a container, with any missing ancestors) is made by the
-// first Put.
-func NewQueue(c *client.Client, dir string) (*Queue, error) {
-	if err := checkRecipeArgs("NewQueue", c, dir); err != nil {
-		return nil, err
-	}
-	return &Queue{itemQueue{c: c, dir: dir, kind: "queue", order: fifoOrder}}, nil
+// NewQueue returns the queue at dir. It reaches no member; dir (a
+// container, with any missing ancestors) is made by the first Put. A nil
+// c, or a dir that is not a valid path or is the root, is reported by
+// every call (with an error matching client.ErrBadArguments), which then
+// changes nothing.
+func NewQueue(c *client.Client, dir string) *Queue {
+	return &Queue{itemQueue{c: c, dir: dir, kind: "queue", order: fifoOrder, err: checkNodeArgs("NewQueue", c, dir)}}
 }
 
 // Put appends an item holding data (empty data is an empty item). If ctx
@@ -99,21 +99,21 @@ func (q *Queue) Len(ctx context.Context) (int, error) { return q.q.len(ctx) }
 // from the order it behaves as Queue does, guarantees included.
 type PriorityQueue struct{ q itemQueue }
 
-// NewPriorityQueue returns the priority queue at dir. It checks its
-// arguments and reaches no member.
-func NewPriorityQueue(c *client.Client, dir string) (*PriorityQueue, error) {
-	if err := checkRecipeArgs("NewPriorityQueue", c, dir); err != nil {
-		return nil, err
-	}
-	return &PriorityQueue{itemQueue{c: c, dir: dir, kind: "priority queue", order: priorityOrder}}, nil
+// NewPriorityQueue returns the priority queue at dir. It reaches no
+// member. Wrong arguments are reported as NewQueue's are.
+func NewPriorityQueue(c *client.Client, dir string) *PriorityQueue {
+	return &PriorityQueue{itemQueue{c: c, dir: dir, kind: "priority queue", order: priorityOrder, err: checkNodeArgs("NewPriorityQueue", c, dir)}}
 }
 
 // Put adds an item holding data with priority (lower is taken first), from
 // math.MinInt32 to math.MaxInt32; another priority is refused with an error
 // matching client.ErrBadArguments. An unknown outcome is as Queue.Put's.
 func (q *PriorityQueue) Put(ctx context.Context, data []byte, priority int) error {
+	if q.q.err != nil {
+		return q.q.err
+	}
 	if priority < math.MinInt32 || priority > math.MaxInt32 {
-		return badRecipeArg("PriorityQueue.Put", fmt.Sprintf("priority %d: want %d to %d", priority, math.MinInt32, math.MaxInt32))
+		return badArg("PriorityQueue.Put", fmt.Sprintf("priority %d: want %d to %d", priority, math.MinInt32, math.MaxInt32))
 	}
 	biased := int64(priority) - math.MinInt32
 	return q.q.put(ctx, fmt.Sprintf("%s%0*d-", itemTag, priorityDigits, biased), data)
@@ -139,11 +139,16 @@ type itemQueue struct {
 	kind string // for errors
 	// order returns the item names among dir's children, head first.
 	order func(children []string) []string
+	// err is the constructor's argument error, returned by every method.
+	err error
 }
 
 func (q *itemQueue) put(ctx context.Context, namePrefix string, data []byte) error {
+	if q.err != nil {
+		return q.err
+	}
 	for range maxDirAttempts {
-		_, err := q.c.Create(ctx, join(q.dir, namePrefix), data, client.WithMode(client.ModePersistentSequential))
+		_, err := q.c.Create(ctx, znode.Join(q.dir, namePrefix), data, client.WithMode(client.ModePersistentSequential))
 		if err == nil {
 			return nil
 		}
@@ -151,7 +156,7 @@ func (q *itemQueue) put(ctx context.Context, namePrefix string, data []byte) err
 			return fmt.Errorf("recipes: %s %s: put: %w", q.kind, q.dir, err)
 		}
 		// No directory (never made, or a container reaped once empty).
-		if err := ensureDir(ctx, q.c, q.dir); err != nil {
+		if err := znode.EnsureDir(ctx, q.c, q.dir); err != nil {
 			return fmt.Errorf("recipes: %s %s: put: %w", q.kind, q.dir, err)
 		}
 	}
@@ -159,6 +164,9 @@ func (q *itemQueue) put(ctx context.Context, namePrefix string, data []byte) err
 }
 
 func (q *itemQueue) len(ctx context.Context) (int, error) {
+	if q.err != nil {
+		return 0, q.err
+	}
 	children, _, err := q.c.Children(ctx, q.dir)
 	if errors.Is(err, client.ErrNoNode) {
 		return 0, nil
@@ -170,6 +178,9 @@ func (q *itemQueue) len(ctx context.Context) (int, error) {
 }
 
 func (q *itemQueue) take(ctx context.Context, wait bool) ([]byte, error) {
+	if q.err != nil {
+		return nil, q.err
+	}
 	for {
 		children, _, err := q.c.Children(ctx, q.dir)
 		if err != nil && !errors.Is(err, client.ErrNoNode) {
@@ -195,7 +206,7 @@ func (q *itemQueue) take(ctx context.Context, wait bool) ([]byte, error) {
 // took is false if others took them all.
 func (q *itemQueue) takeFirst(ctx context.Context, items []string) (data []byte, took bool, err error) {
 	for _, name := range items {
-		path := join(q.dir, name)
+		path := znode.Join(q.dir, name)
 		data, st, err := q.c.Get(ctx, path)
 		if errors.Is(err, client.ErrNoNode) {
 			continue // taken by another
@@ -207,7 +218,7 @@ func (q *itemQueue) takeFirst(ctx context.Context, items []string) (data []byte,
 		// item would be neither returned nor left for sure. The bound
 		// is past the session timeout, by which the client has either
 		// had an answer or declared the session expired.
-		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.c.SessionTimeout()+minCleanup)
+		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.c.SessionTimeout()+znode.MinCleanup)
 		err = q.c.Delete(delCtx, path, st.Version)
 		cancel()
 		switch {
@@ -260,7 +271,7 @@ func (q *itemQueue) waitItems(ctx context.Context) error {
 	case <-ctx.Done():
 		// Take the watch back. Another taker of this client waiting on
 		// the same dir sees its channel closed and looks again.
-		cleanup(ctx, q.c, func(ctx context.Context) error { return q.c.RemoveWatches(ctx, q.dir, kind) })
+		znode.Cleanup(ctx, q.c, func(ctx context.Context) error { return q.c.RemoveWatches(ctx, q.dir, kind) })
 		return ctx.Err()
 	}
 }

@@ -20,22 +20,33 @@ import (
 func TestQueueArgs(t *testing.T) {
 	m := member(t)
 	c := connect(t, []string{m.Addr()})
-	for _, dir := range []string{"", "q", "/", "/q/"} {
-		if _, err := recipes.NewQueue(c, dir); !errors.Is(err, client.ErrBadArguments) {
-			t.Errorf("NewQueue(%q): %v; want ErrBadArguments", dir, err)
-		}
-		if _, err := recipes.NewPriorityQueue(c, dir); !errors.Is(err, client.ErrBadArguments) {
-			t.Errorf("NewPriorityQueue(%q): %v; want ErrBadArguments", dir, err)
-		}
-	}
-	if _, err := recipes.NewQueue(nil, "/q"); !errors.Is(err, client.ErrBadArguments) {
-		t.Errorf("NewQueue(nil): %v; want ErrBadArguments", err)
-	}
 	ctx := ctxT(t, 20*time.Second)
-	pq, err := recipes.NewPriorityQueue(c, "/pq")
-	if err != nil {
-		t.Fatal(err)
+	for _, dir := range []string{"", "q", "/", "/q/"} {
+		q := recipes.NewQueue(c, dir)
+		if err := q.Put(ctx, []byte("x")); !errors.Is(err, client.ErrBadArguments) {
+			t.Errorf("NewQueue(%q).Put: %v; want ErrBadArguments", dir, err)
+		}
+		if _, err := q.Take(ctx); !errors.Is(err, client.ErrBadArguments) {
+			t.Errorf("NewQueue(%q).Take: %v; want ErrBadArguments", dir, err)
+		}
+		if _, err := q.TryTake(ctx); !errors.Is(err, client.ErrBadArguments) {
+			t.Errorf("NewQueue(%q).TryTake: %v; want ErrBadArguments", dir, err)
+		}
+		if _, err := q.Len(ctx); !errors.Is(err, client.ErrBadArguments) {
+			t.Errorf("NewQueue(%q).Len: %v; want ErrBadArguments", dir, err)
+		}
+		pq := recipes.NewPriorityQueue(c, dir)
+		if err := pq.Put(ctx, []byte("x"), 1); !errors.Is(err, client.ErrBadArguments) {
+			t.Errorf("NewPriorityQueue(%q).Put: %v; want ErrBadArguments", dir, err)
+		}
+		if _, err := pq.Take(ctx); !errors.Is(err, client.ErrBadArguments) {
+			t.Errorf("NewPriorityQueue(%q).Take: %v; want ErrBadArguments", dir, err)
+		}
 	}
+	if err := recipes.NewQueue(nil, "/q").Put(ctx, nil); !errors.Is(err, client.ErrBadArguments) {
+		t.Errorf("NewQueue(nil).Put: %v; want ErrBadArguments", err)
+	}
+	pq := recipes.NewPriorityQueue(c, "/pq")
 	if math.MaxInt > math.MaxInt32 {
 		for _, p := range []int{math.MaxInt32 + 1, math.MinInt32 - 1} {
 			if err := pq.Put(ctx, []byte("x"), p); !errors.Is(err, client.ErrBadArguments) || !strings.Contains(err.Error(), "priority") {
@@ -58,10 +69,7 @@ func TestQueueFIFO(t *testing.T) {
 	}())
 	c := connect(t, []string{m.Addr()})
 	ctx := ctxT(t, 20*time.Second)
-	q, err := recipes.NewQueue(c, "/work/fifo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := recipes.NewQueue(c, "/work/fifo")
 	if _, err := q.TryTake(ctx); !errors.Is(err, recipes.ErrEmpty) {
 		t.Fatalf("TryTake on a queue never used: %v; want ErrEmpty", err)
 	}
@@ -127,10 +135,7 @@ func TestPriorityQueueOrder(t *testing.T) {
 	m := member(t)
 	c := connect(t, []string{m.Addr()})
 	ctx := ctxT(t, 20*time.Second)
-	q, err := recipes.NewPriorityQueue(c, "/work/prio")
-	if err != nil {
-		t.Fatal(err)
-	}
+	q := recipes.NewPriorityQueue(c, "/work/prio")
 	puts := []struct {
 		data     string
 		priority int
@@ -194,10 +199,7 @@ func TestQueueConcurrent(t *testing.T) {
 		} else {
 			c = connect(t, cl.Addrs())
 		}
-		q, err := recipes.NewQueue(c, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		q := recipes.NewQueue(c, dir)
 		consumersWG.Add(1)
 		go func() {
 			defer consumersWG.Done()
@@ -225,10 +227,7 @@ func TestQueueConcurrent(t *testing.T) {
 	var producersWG sync.WaitGroup
 	for p := range producers {
 		c := connect(t, cl.Addrs())
-		q, err := recipes.NewQueue(c, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		q := recipes.NewQueue(c, dir)
 		producersWG.Add(1)
 		go func() {
 			defer producersWG.Done()
@@ -241,12 +240,12 @@ func TestQueueConcurrent(t *testing.T) {
 		}()
 	}
 
-	bqEventually(t, "a quarter of the items taken", func() bool { return nTaken.Load() >= total/4 })
+	eventually(t, "a quarter of the items taken", func() bool { return nTaken.Load() >= total/4 })
 	expire(t, victimMember, victim)
-	bqEventually(t, "half of the items taken", func() bool { return nTaken.Load() >= total/2 })
+	eventually(t, "half of the items taken", func() bool { return nTaken.Load() >= total/2 })
 	cl.WaitLeader().Stop()
 	producersWG.Wait()
-	bqEventually(t, "every item taken", func() bool {
+	eventually(t, "every item taken", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		done := 0
@@ -286,7 +285,7 @@ func TestQueueConcurrent(t *testing.T) {
 		t.Errorf("%d distinct items taken; want %d", len(taken), total)
 	}
 	observer := connect(t, cl.Addrs())
-	q, _ := recipes.NewQueue(observer, dir)
+	q := recipes.NewQueue(observer, dir)
 	if n, err := q.Len(ctx); err != nil || n != 0 {
 		t.Errorf("left in the queue: %d, %v; want 0", n, err)
 	}

@@ -13,7 +13,7 @@ import (
 
 func TestRWMutexReadersShareWriterExcludes(t *testing.T) {
 	m := member(t)
-	cs := clientsLocks(t, 5, []string{m.Addr()})
+	cs := connectN(t, []string{m.Addr()}, 5)
 	ctx := ctxT(t, lockBound)
 	readers := make([]*recipes.RWMutex, 4)
 	for i := range readers {
@@ -32,7 +32,7 @@ func TestRWMutexReadersShareWriterExcludes(t *testing.T) {
 	}
 	locked := make(chan error, 1)
 	go func() { locked <- w.Lock(ctx) }()
-	waitLocks(t, "writer queued", func() bool { return nodesUnder(t, cs[0], "/rw") == 5 })
+	eventually(t, "writer queued", func() bool { return nodesUnder(t, cs[0], "/rw") == 5 })
 	for i, r := range readers {
 		select {
 		case err := <-locked:
@@ -64,7 +64,7 @@ func TestRWMutexReadersShareWriterExcludes(t *testing.T) {
 // it: they get in once the writer is done.
 func TestRWMutexWriterFairness(t *testing.T) {
 	m := member(t)
-	cs := clientsLocks(t, 4, []string{m.Addr()})
+	cs := connectN(t, []string{m.Addr()}, 4)
 	ctx := ctxT(t, lockBound)
 	first := recipes.NewRWMutex(cs[0], "/rwfair")
 	if err := first.RLock(ctx); err != nil {
@@ -89,7 +89,7 @@ func TestRWMutexWriterFairness(t *testing.T) {
 		note("writer out")
 		wDone <- w.Unlock(ctx)
 	}()
-	waitLocks(t, "writer queued", func() bool { return nodesUnder(t, cs[0], "/rwfair") == 2 })
+	eventually(t, "writer queued", func() bool { return nodesUnder(t, cs[0], "/rwfair") == 2 })
 	if err := recipes.NewRWMutex(cs[2], "/rwfair").TryRLock(ctx); !errors.Is(err, recipes.ErrLocked) {
 		t.Fatalf("TryRLock behind a waiting writer: %v, want ErrLocked", err)
 	}
@@ -103,7 +103,7 @@ func TestRWMutexWriterFairness(t *testing.T) {
 		note("late reader in")
 		rDone <- late.RUnlock(ctx)
 	}()
-	waitLocks(t, "late reader queued", func() bool { return nodesUnder(t, cs[0], "/rwfair") == 3 })
+	eventually(t, "late reader queued", func() bool { return nodesUnder(t, cs[0], "/rwfair") == 3 })
 	if err := first.RUnlock(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestRWMutexWriterFairness(t *testing.T) {
 // do share.
 func TestRWMutexContention(t *testing.T) {
 	m := member(t)
-	cs := clientsLocks(t, 8, []string{m.Addr()})
+	cs := connectN(t, []string{m.Addr()}, 8)
 	ctx := ctxT(t, 60*time.Second)
 	var readers, writers, maxReaders atomic.Int32
 	errs := make(chan error, len(cs))

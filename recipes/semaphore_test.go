@@ -16,7 +16,7 @@ import (
 // every acquisition completes.
 func TestSemaphoreBound(t *testing.T) {
 	m := member(t)
-	cs := clientsLocks(t, 10, []string{m.Addr()})
+	cs := connectN(t, []string{m.Addr()}, 10)
 	ctx := ctxT(t, 60*time.Second)
 	const permits, rounds = 3, 5
 	var holders, most, total atomic.Int32
@@ -36,7 +36,7 @@ func TestSemaphoreBound(t *testing.T) {
 				if n > permits {
 					errs <- fmt.Errorf("%d holders of %d permits", n, permits)
 				}
-				if isClosedLocks(s.Lost()) {
+				if isClosed(s.Lost()) {
 					errs <- errors.New("Lost closed while held")
 				}
 				time.Sleep(2 * time.Millisecond)
@@ -62,7 +62,7 @@ func TestSemaphoreBound(t *testing.T) {
 
 func TestSemaphoreTryAndMismatch(t *testing.T) {
 	m := member(t)
-	cs := clientsLocks(t, 3, []string{m.Addr()})
+	cs := connectN(t, []string{m.Addr()}, 3)
 	ctx := ctxT(t, lockBound)
 	a, b := recipes.NewSemaphore(cs[0], "/sem2", 2), recipes.NewSemaphore(cs[1], "/sem2", 2)
 	for _, s := range []*recipes.Semaphore{a, b} {
@@ -105,7 +105,7 @@ func TestSemaphoreTryAndMismatch(t *testing.T) {
 	// A waiter gets in when a permit is released.
 	got := make(chan error, 1)
 	go func() { got <- third.Acquire(ctx) }()
-	waitLocks(t, "waiter queued", func() bool { return nodesUnder(t, cs[2], "/sem2") == 3 })
+	eventually(t, "waiter queued", func() bool { return nodesUnder(t, cs[2], "/sem2") == 3 })
 	if err := b.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestSemaphoreHolderSessionExpires(t *testing.T) {
 	waiter := recipes.NewSemaphore(other, "/sem3", 1)
 	got := make(chan error, 1)
 	go func() { got <- waiter.Acquire(ctx) }()
-	waitLocks(t, "waiter queued", func() bool { return nodesUnder(t, other, "/sem3") == 2 })
+	eventually(t, "waiter queued", func() bool { return nodesUnder(t, other, "/sem3") == 2 })
 	expire(t, m, shortC)
 	select {
 	case <-lost:

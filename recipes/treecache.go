@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // The defaults of a TreeCache's limits.
@@ -137,8 +138,8 @@ type TreeCache struct {
 // NewTreeCache loads the subtree at root (which need not exist yet) and
 // keeps it current until Close, the end of ctx or the session's end.
 func NewTreeCache(ctx context.Context, c *client.Client, root string, opts ...TreeCacheOption) (*TreeCache, error) {
-	if c == nil {
-		return nil, errors.New("recipes: tree cache: nil client")
+	if err := checkArgs("tree cache", c, root); err != nil {
+		return nil, err
 	}
 	o := treeCacheOptions{maxNodes: DefaultTreeMaxNodes, eventBuffer: DefaultTreeEventBuffer}
 	for _, opt := range opts {
@@ -301,7 +302,7 @@ func (t *TreeCache) load(ctx context.Context, p string) (map[string]*treeNode, e
 			}
 			fresh[r.path] = &treeNode{data: r.data, stat: r.stat, children: map[string]struct{}{}}
 			for _, name := range r.children {
-				next = append(next, join(r.path, name))
+				next = append(next, znode.Join(r.path, name))
 			}
 		}
 		if len(fresh)+len(next) > t.maxNodes {
@@ -314,7 +315,7 @@ func (t *TreeCache) load(ctx context.Context, p string) (map[string]*treeNode, e
 			continue
 		}
 		if parent := fresh[parentOf(path)]; parent != nil {
-			parent.children[base(path)] = struct{}{}
+			parent.children[znode.Base(path)] = struct{}{}
 		}
 	}
 	return fresh, nil
@@ -340,7 +341,7 @@ func (t *TreeCache) replace(p string, fresh map[string]*treeNode) {
 		}
 		old = append(old, q)
 		for name := range n.children {
-			walk(join(q, name))
+			walk(znode.Join(q, name))
 		}
 	}
 	walk(p)
@@ -382,9 +383,9 @@ func (t *TreeCache) replace(p string, fresh map[string]*treeNode) {
 	}
 	if parent := t.nodes[parentOf(p)]; parent != nil {
 		if fresh[p] != nil {
-			parent.children[base(p)] = struct{}{}
+			parent.children[znode.Base(p)] = struct{}{}
 		} else {
-			delete(parent.children, base(p))
+			delete(parent.children, znode.Base(p))
 		}
 	}
 }

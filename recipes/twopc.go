@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 const (
@@ -139,7 +139,7 @@ func checkTxn(participants []string, timeout time.Duration) error {
 		return fmt.Errorf("timeout %v, more than %v", timeout, maxTxnTimeout)
 	}
 	for i, p := range participants {
-		if err := checkName(p); err != nil {
+		if err := checkParticipant(p); err != nil {
 			return err
 		}
 		if slices.Contains(participants[:i], p) {
@@ -149,40 +149,13 @@ func checkTxn(participants []string, timeout time.Duration) error {
 	return nil
 }
 
-// checkName checks a participant's name, which becomes part of node names.
-func checkName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("empty participant name")
-	case len(name) > maxNameBytes:
+// checkParticipant checks a participant's name, which becomes part of
+// node names.
+func checkParticipant(name string) error {
+	if len(name) > maxNameBytes {
 		return fmt.Errorf("participant name of %d bytes, more than %d", len(name), maxNameBytes)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("participant name %q is not UTF-8", name)
 	}
-	for _, r := range name {
-		// The characters a path segment may not hold, and '/'.
-		if r == '/' || r <= 0x1f || (r >= 0x7f && r <= 0x9f) || (r >= 0xd800 && r <= 0xf8ff) || r >= 0xfff0 {
-			return fmt.Errorf("participant name %q: character %q not allowed", name, r)
-		}
-	}
-	return nil
-}
-
-// checkPath checks a path as far as the client's own checks do not
-// (they run before anything is written, so an invalid path changes nothing
-// either way; these give a clearer message for the common mistakes).
-func checkPath(what, path string) error {
-	switch {
-	case path == "":
-		return fmt.Errorf("recipes: empty %s path", what)
-	case path[0] != '/':
-		return fmt.Errorf("recipes: %s %q: must start with /", what, path)
-	case path != "/" && path[len(path)-1] == '/':
-		return fmt.Errorf("recipes: %s %q: must not end with /", what, path)
-	case strings.Contains(path, "//"):
-		return fmt.Errorf("recipes: %s %q: empty segment", what, path)
-	}
-	return nil
+	return checkName("participant name", name)
 }
 
 // vote is one recorded vote.
@@ -227,9 +200,9 @@ type txnState struct {
 
 // state reads the transaction's decision, votes and acks at one zxid.
 func (t *txn) state(ctx context.Context) (txnState, error) {
-	ops := []client.ReadOp{client.ExistsOp(t.path), client.GetOp(join(t.path, decisionName))}
+	ops := []client.ReadOp{client.ExistsOp(t.path), client.GetOp(znode.Join(t.path, decisionName))}
 	for _, p := range t.info.Participants {
-		ops = append(ops, client.GetOp(join(t.path, voteTag+p)), client.ExistsOp(join(t.path, ackTag+p)))
+		ops = append(ops, client.GetOp(znode.Join(t.path, voteTag+p)), client.ExistsOp(znode.Join(t.path, ackTag+p)))
 	}
 	res, err := t.c.ReadMulti(ctx, ops...)
 	if err != nil {
@@ -247,7 +220,7 @@ func (t *txn) state(ctx context.Context) (txnState, error) {
 			continue
 		}
 		if i == 1 {
-			if st.decision, err = parseDecision(join(t.path, decisionName), r.Data); err != nil {
+			if st.decision, err = parseDecision(znode.Join(t.path, decisionName), r.Data); err != nil {
 				return txnState{}, err
 			}
 			continue
@@ -257,7 +230,7 @@ func (t *txn) state(ctx context.Context) (txnState, error) {
 			st.acks[p] = true
 			continue
 		}
-		v, err := parseVote(join(t.path, voteTag+p), r.Data, r.Stat.Ctime)
+		v, err := parseVote(znode.Join(t.path, voteTag+p), r.Data, r.Stat.Ctime)
 		if err != nil {
 			return txnState{}, err
 		}
@@ -294,7 +267,7 @@ func (t *txn) rule(st txnState, now time.Time) (Decision, bool) {
 // deleted in one multi under the transaction, so nothing is left behind
 // whatever happens to the call.
 func (t *txn) leaderNow(ctx context.Context) (time.Time, error) {
-	p := join(t.path, clockTag+strings.TrimPrefix(newPrefix(), protectedTag))
+	p := znode.Join(t.path, clockTag+strings.TrimPrefix(newPrefix(), protectedTag))
 	res, err := t.c.Multi(ctx, client.CreateOp(p, nil, client.WithMode(client.ModeEphemeral)), client.DeleteOp(p, -1))
 	if errors.Is(err, client.ErrNoNode) {
 		return time.Time{}, fmt.Errorf("%w: %s", ErrTxnGone, t.path)
@@ -339,7 +312,7 @@ func (t *txn) decide(ctx context.Context, withClock bool) (Decision, time.Durati
 // record creates the decision node with d, or reads the one a racing
 // writer created first.
 func (t *txn) record(ctx context.Context, d Decision) (Decision, error) {
-	p := join(t.path, decisionName)
+	p := znode.Join(t.path, decisionName)
 	_, err := t.c.Create(ctx, p, []byte(d.String()))
 	if err == nil {
 		return d, nil
@@ -362,7 +335,7 @@ func (t *txn) record(ctx context.Context, d Decision) (Decision, error) {
 // that a coordinator gone before deciding holds no one up. localLeft is the
 // first guess of how far the deadline is.
 func (t *txn) waitDecision(ctx context.Context, localLeft time.Duration) (Decision, error) {
-	p := join(t.path, decisionName)
+	p := znode.Join(t.path, decisionName)
 	timer := time.NewTimer(max(localLeft, minRecheck))
 	defer timer.Stop()
 	for {
@@ -417,7 +390,7 @@ func (t *txn) waitDecision(ctx context.Context, localLeft time.Duration) (Decisi
 // would otherwise wait for a node that may never come. Another waiter of
 // the client on the same path sees its channel closed and looks again.
 func (t *txn) dropWatch(ctx context.Context, path string) {
-	cleanup(ctx, t.c, func(ctx context.Context) error { return t.c.RemoveWatches(ctx, path) })
+	znode.Cleanup(ctx, t.c, func(ctx context.Context) error { return t.c.RemoveWatches(ctx, path) })
 }
 
 // purge deletes the transaction's subtree, whoever has acknowledged.
@@ -432,7 +405,7 @@ func (t *txn) purge(ctx context.Context) error {
 		}
 		ops := make([]client.Op, 0, len(children)+1)
 		for _, name := range children {
-			ops = append(ops, client.DeleteOp(join(t.path, name), -1))
+			ops = append(ops, client.DeleteOp(znode.Join(t.path, name), -1))
 		}
 		ops = append(ops, client.DeleteOp(t.path, -1))
 		_, err = t.c.Multi(ctx, ops...)
@@ -465,10 +438,7 @@ func (t *txn) purge(ctx context.Context) error {
 // with one missing; Commit if all voted commit in time, as all have
 // prepared and the one decision node keeps everyone in agreement).
 func Decide(ctx context.Context, c *client.Client, txnPath string) (Decision, error) {
-	if c == nil {
-		return 0, errors.New("recipes: Decide: nil client")
-	}
-	if err := checkPath("transaction", txnPath); err != nil {
+	if err := checkArgs("Decide", c, txnPath); err != nil {
 		return 0, err
 	}
 	t, err := readTxn(ctx, c, txnPath)
@@ -486,10 +456,7 @@ func Decide(ctx context.Context, c *client.Client, txnPath string) (Decision, er
 // gets ErrTxnGone. It returns ErrUndecided, and deletes nothing, while the
 // transaction cannot be decided yet. A transaction gone already is fine.
 func Purge(ctx context.Context, c *client.Client, txnPath string) error {
-	if c == nil {
-		return errors.New("recipes: Purge: nil client")
-	}
-	if err := checkPath("transaction", txnPath); err != nil {
+	if err := checkArgs("Purge", c, txnPath); err != nil {
 		return err
 	}
 	t, err := readTxn(ctx, c, txnPath)
@@ -574,10 +541,7 @@ type Txn struct {
 // created: Begin then deletes it, or, if a participant voted already,
 // records Abort in it, before it returns ctx's error.
 func (co *Coordinator) Begin(ctx context.Context, participants []string, payload []byte, timeout time.Duration) (*Txn, error) {
-	if co.c == nil {
-		return nil, errors.New("recipes: Begin: nil client")
-	}
-	if err := checkPath("directory", co.dir); err != nil {
+	if err := checkArgs("Begin", co.c, co.dir); err != nil {
 		return nil, err
 	}
 	if err := checkTxn(participants, timeout); err != nil {
@@ -591,7 +555,7 @@ func (co *Coordinator) Begin(ctx context.Context, participants []string, payload
 	// unknown.
 	prefix := newPrefix()
 	for {
-		res, err := co.c.Multi(ctx, client.CreateOp(join(co.dir, prefix+txnTag), data, client.WithMode(client.ModePersistentSequential)))
+		res, err := co.c.Multi(ctx, client.CreateOp(znode.Join(co.dir, prefix+txnTag), data, client.WithMode(client.ModePersistentSequential)))
 		if err == nil {
 			path := res[0].Path
 			// The deadline is the leader's, from the create's own
@@ -609,7 +573,7 @@ func (co *Coordinator) Begin(ctx context.Context, participants []string, payload
 			continue
 		}
 		if ctx.Err() != nil {
-			cleanup(ctx, co.c, func(ctx context.Context) error { return co.abandon(ctx, prefix) })
+			znode.Cleanup(ctx, co.c, func(ctx context.Context) error { return co.abandon(ctx, prefix) })
 		}
 		return nil, err
 	}
@@ -626,7 +590,7 @@ func (co *Coordinator) abandon(ctx context.Context, prefix string) error {
 		return err
 	}
 	for _, o := range own {
-		p := join(co.dir, o.name)
+		p := znode.Join(co.dir, o.name)
 		err := co.c.Delete(ctx, p, -1)
 		if errors.Is(err, client.ErrNotEmpty) {
 			t := &txn{c: co.c, path: p}
@@ -808,7 +772,7 @@ func (p *Participant) Next(ctx context.Context) (*Proposal, error) {
 			if ct.seq <= p.after {
 				continue
 			}
-			pr, err := p.look(ctx, join(p.dir, ct.name))
+			pr, err := p.look(ctx, znode.Join(p.dir, ct.name))
 			if err != nil {
 				return nil, err
 			}
@@ -828,7 +792,7 @@ func (p *Participant) Next(ctx context.Context) (*Proposal, error) {
 				return nil, err
 			}
 		case <-ctx.Done():
-			cleanup(ctx, p.c, func(ctx context.Context) error { return p.c.RemoveWatches(ctx, p.dir) })
+			znode.Cleanup(ctx, p.c, func(ctx context.Context) error { return p.c.RemoveWatches(ctx, p.dir) })
 			return nil, ctx.Err()
 		}
 	}
@@ -836,13 +800,10 @@ func (p *Participant) Next(ctx context.Context) (*Proposal, error) {
 
 // check checks the participant's arguments.
 func (p *Participant) check(op string) error {
-	if p.c == nil {
-		return fmt.Errorf("recipes: %s: nil client", op)
-	}
-	if err := checkPath("directory", p.dir); err != nil {
+	if err := checkArgs(op, p.c, p.dir); err != nil {
 		return err
 	}
-	if err := checkName(p.name); err != nil {
+	if err := checkParticipant(p.name); err != nil {
 		return fmt.Errorf("recipes: %s: %w", op, err)
 	}
 	return nil
@@ -860,7 +821,7 @@ func (p *Participant) look(ctx context.Context, path string) (*Proposal, error) 
 	if !slices.Contains(t.info.Participants, p.name) {
 		return nil, nil
 	}
-	_, err = p.c.Exists(ctx, join(path, voteTag+p.name))
+	_, err = p.c.Exists(ctx, znode.Join(path, voteTag+p.name))
 	if err != nil && !errors.Is(err, client.ErrNoNode) {
 		return nil, err
 	}
@@ -890,7 +851,7 @@ func (p *Participant) Pending(ctx context.Context) ([]*Proposal, error) {
 		if len(out) == maxPending {
 			break
 		}
-		path := join(p.dir, ct.name)
+		path := znode.Join(p.dir, ct.name)
 		t, err := readTxn(ctx, p.c, path)
 		if errors.Is(err, ErrTxnGone) || errors.Is(err, errNotTxn) {
 			continue
@@ -901,7 +862,7 @@ func (p *Participant) Pending(ctx context.Context) ([]*Proposal, error) {
 		if !slices.Contains(t.info.Participants, p.name) {
 			continue
 		}
-		res, err := p.c.ReadMulti(ctx, client.ExistsOp(join(path, voteTag+p.name)), client.ExistsOp(join(path, ackTag+p.name)))
+		res, err := p.c.ReadMulti(ctx, client.ExistsOp(znode.Join(path, voteTag+p.name)), client.ExistsOp(znode.Join(path, ackTag+p.name)))
 		if err != nil {
 			return nil, err
 		}
@@ -942,14 +903,14 @@ func (pr *Proposal) Vote(ctx context.Context, commit bool, reason string) error 
 	if len(reason) > maxReasonBytes {
 		return fmt.Errorf("recipes: Vote: reason of %d bytes, more than %d", len(reason), maxReasonBytes)
 	}
-	vp := join(pr.t.path, voteTag+pr.name)
+	vp := znode.Join(pr.t.path, voteTag+pr.name)
 	data := encodeVote(commit, reason)
 	var err error
 	if commit {
 		_, err = pr.t.c.Create(ctx, vp, data)
 	} else {
 		var res []client.OpResult
-		res, err = pr.t.c.Multi(ctx, client.CreateOp(vp, data), client.CreateOp(join(pr.t.path, decisionName), []byte(Abort.String())))
+		res, err = pr.t.c.Multi(ctx, client.CreateOp(vp, data), client.CreateOp(znode.Join(pr.t.path, decisionName), []byte(Abort.String())))
 		if errors.Is(err, client.ErrNodeExists) && len(res) == 2 && res[1].Err != nil && res[0].Err == nil {
 			// Decided already: the vote alone.
 			_, err = pr.t.c.Create(ctx, vp, data)
@@ -997,7 +958,7 @@ func (pr *Proposal) Ack(ctx context.Context) error {
 	if pr.decided == 0 {
 		return fmt.Errorf("recipes: Ack %s: the decision was not read (call Decision first)", pr.t.path)
 	}
-	_, err := pr.t.c.Create(ctx, join(pr.t.path, ackTag+pr.name), nil)
+	_, err := pr.t.c.Create(ctx, znode.Join(pr.t.path, ackTag+pr.name), nil)
 	if err != nil && !errors.Is(err, client.ErrNodeExists) && !errors.Is(err, client.ErrNoNode) {
 		return err
 	}

@@ -65,15 +65,6 @@ func twopcServe(ctx context.Context, c *client.Client, dir, name string, want in
 	}
 }
 
-// twopcConnect connects n clients to addrs.
-func twopcConnect(t *testing.T, addrs []string, n int) []*client.Client {
-	out := make([]*client.Client, n)
-	for i := range out {
-		out[i] = connect(t, addrs)
-	}
-	return out
-}
-
 // twopcCollect reads n outcomes, failing the test on an error, and returns
 // each transaction's decisions by participant.
 func twopcCollect(t *testing.T, ctx context.Context, out <-chan twopcOutcome, n int) map[string]map[string]recipes.Decision {
@@ -103,7 +94,7 @@ func twopcRun(t *testing.T, timeout time.Duration, vote func(name string) (commi
 	ctx := ctxT(t, 20*time.Second)
 	const dir = "/twopc"
 	names := twopcNames(5)
-	cs := twopcConnect(t, []string{m.Addr()}, len(names)+1)
+	cs := connectN(t, []string{m.Addr()}, len(names)+1)
 	out := make(chan twopcOutcome, len(names))
 	voters := 0
 	for i, name := range names {
@@ -184,7 +175,7 @@ func TestTwoPCCoordinatorExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := twopcConnect(t, []string{ms[1].Addr(), ms[2].Addr()}, len(names))
+	cs := connectN(t, []string{ms[1].Addr(), ms[2].Addr()}, len(names))
 	var voted sync.WaitGroup
 	out := make(chan twopcOutcome, 2*len(names))
 	for i, name := range names {
@@ -244,7 +235,7 @@ func TestTwoPCRacingDeciders(t *testing.T) {
 	ctx := ctxT(t, 20*time.Second)
 	const dir = "/twopc"
 	names := twopcNames(5)
-	cs := twopcConnect(t, []string{m.Addr()}, 8)
+	cs := connectN(t, []string{m.Addr()}, 8)
 	tx, err := recipes.NewCoordinator(cs[0], dir).Begin(ctx, names, nil, time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -345,8 +336,8 @@ func TestTwoPCConcurrent(t *testing.T) {
 	const dir = "/twopc"
 	const txns = 20
 	names := twopcNames(5)
-	pcs := twopcConnect(t, cl.Addrs(), len(names))
-	ccs := twopcConnect(t, cl.Addrs(), 4)
+	pcs := connectN(t, cl.Addrs(), len(names))
+	ccs := connectN(t, cl.Addrs(), 4)
 	// Transaction i is aborted by participant i%5 when i%3 == 0.
 	abortBy := func(payload []byte) string {
 		var i int
@@ -447,7 +438,7 @@ func TestTwoPCBadInput(t *testing.T) {
 		timeout      time.Duration
 		want         string
 	}{
-		{"", two, time.Second, "empty directory"},
+		{"", two, time.Second, "path \"\": empty path"},
 		{"rel", two, time.Second, "must start with /"},
 		{"/x/", two, time.Second, "must not end with /"},
 		{"/x", nil, time.Second, "no participants"},

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // The shared machinery of the recipes that mirror nodes through a
@@ -151,7 +152,7 @@ func (p *persistentWatch) ended(ctx context.Context) error {
 // close removes the watch, on a fresh bounded context (the loop's own has
 // usually ended).
 func (p *persistentWatch) close(ctx context.Context) {
-	cleanup(ctx, p.c, p.w.Close)
+	znode.Cleanup(ctx, p.c, p.w.Close)
 }
 
 // mailbox holds the newest undelivered value of a coalescing stream: a

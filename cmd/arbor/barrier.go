@@ -51,11 +51,13 @@ func (e *env) barrier(c *cli.Context) error {
 			ctx, cancel = context.WithTimeout(ctx, wait)
 			defer cancel()
 		}
-		b, err := recipes.NewDoubleBarrier(cl, path, count)
-		if err != nil {
-			return usagef("barrier: %v", err)
-		}
+		b := recipes.NewDoubleBarrier(cl, path, count)
 		if err := b.Enter(ctx); err != nil {
+			if errors.Is(err, client.ErrBadArguments) {
+				// The arguments NewDoubleBarrier refused (the root,
+				// say), reported by the first call.
+				return usagef("barrier: %v", err)
+			}
 			return barrierError("enter", path, wait, err)
 		}
 		if err := b.Leave(ctx); err != nil {

@@ -114,7 +114,7 @@ func TestRegisterDuplicateAdoptUpdateDeregister(t *testing.T) {
 		t.Error("Lost closed by Deregister")
 	default:
 	}
-	waitFor(t, "r1b to see its node gone", func() bool {
+	eventually(t, "r1b to see its node gone", func() bool {
 		select {
 		case <-r1b.Lost():
 			return true
@@ -516,7 +516,7 @@ func TestWatchUnderChurn(t *testing.T) {
 	if err != nil || len(want) != 12 {
 		t.Fatalf("after the churn: %v, %v; want 12", ids(want), err)
 	}
-	waitFor(t, "the watcher to agree with a fresh read", func() bool {
+	eventually(t, "the watcher to agree with a fresh read", func() bool {
 		return slices.EqualFunc(s.Instances(), want, func(a, b discovery.Instance) bool {
 			return a.ID == b.ID && a.Addr == b.Addr && a.Weight == b.Weight
 		})

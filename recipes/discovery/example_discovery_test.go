@@ -13,11 +13,11 @@ import (
 	"github.com/arbor-coord/arbor/server"
 )
 
-// exampleMemberDiscovery starts an arbor member for an example, in-process
+// exampleMember starts an arbor member for an example, in-process
 // on a free loopback port with its data in a temporary directory, and
 // returns its address and the function that stops it. Outside tests, run
 // `go run ./cmd/arbor server` and use "127.0.0.1:7181".
-func exampleMemberDiscovery() (addr string, stop func()) {
+func exampleMember() (addr string, stop func()) {
 	dir, err := os.MkdirTemp("", "arbor-example-")
 	if err != nil {
 		log.Fatal(err)
@@ -40,7 +40,7 @@ func exampleMemberDiscovery() (addr string, stop func()) {
 // sends its calls round-robin; one instance leaves and the calls go to the
 // others.
 func Example() {
-	addr, stop := exampleMemberDiscovery()
+	addr, stop := exampleMember()
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

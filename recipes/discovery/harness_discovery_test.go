@@ -57,8 +57,8 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// waitFor polls cond until it holds, failing the test after 20 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
+// eventually polls cond until it holds, failing the test after 20 s.
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

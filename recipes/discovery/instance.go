@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // The outcomes a caller is expected to handle, for errors.Is. Invalid
@@ -63,46 +63,30 @@ type record struct {
 // checkName checks that name (what, e.g. "service") is one valid path
 // element.
 func checkName(op, what, name string) error {
-	reason := ""
-	switch {
-	case name == "":
-		reason = "empty"
-	case strings.Contains(name, "/"):
-		reason = "must be one path element (no /)"
-	case name == "." || name == "..":
-		reason = "must not be . or .."
-	default:
-		for _, r := range name {
-			if r <= 0x1f || (r >= 0x7f && r <= 0x9f) || r == 0xfffd {
-				reason = "control or invalid character " + fmt.Sprintf("%q", r)
-				break
-			}
-		}
-	}
-	if reason != "" {
-		return fmt.Errorf("discovery: %s: %s %q: %s: %w", op, what, name, reason, client.ErrBadArguments)
+	if err := client.ValidateName(name); err != nil {
+		return badArg(op, fmt.Sprintf("%s %q", what, name), err)
 	}
 	return nil
 }
 
-// checkRoot checks the root path's shape; the client checks the rest of
-// the grammar before it sends anything.
+// checkRoot checks the root path.
 func checkRoot(op, root string) error {
-	reason := ""
-	switch {
-	case root == "":
-		reason = "empty"
-	case root[0] != '/':
-		reason = "must start with /"
-	case root != "/" && strings.HasSuffix(root, "/"):
-		reason = "must not end with /"
-	case strings.Contains(root, "//"):
-		reason = "empty path element"
-	}
-	if reason != "" {
-		return fmt.Errorf("discovery: %s: root %q: %s: %w", op, root, reason, client.ErrBadArguments)
+	if err := client.ValidatePath(root); err != nil {
+		return badArg(op, fmt.Sprintf("root %q", root), err)
 	}
 	return nil
+}
+
+// badArg is the error of a wrong argument (what) that the client refused
+// with err: it says which call and what is wrong, and matches
+// client.ErrBadArguments.
+func badArg(op, what string, err error) error {
+	reason := err.Error()
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Reason != "" {
+		reason = ce.Reason
+	}
+	return fmt.Errorf("discovery: %s: %s: %s: %w", op, what, reason, client.ErrBadArguments)
 }
 
 // serviceDir checks root and service and returns the service's node.
@@ -113,7 +97,7 @@ func serviceDir(op, root, service string) (string, error) {
 	if err := checkName(op, "service", service); err != nil {
 		return "", err
 	}
-	return join(root, service), nil
+	return znode.Join(root, service), nil
 }
 
 // encode checks inst and returns it normalised (Weight 0 made 1, Meta
@@ -167,12 +151,4 @@ func decode(id string, data []byte) (Instance, error) {
 	}
 	inst, _, err := encode("decode", Instance{ID: id, Addr: rec.Addr, Meta: rec.Meta, Weight: rec.Weight})
 	return inst, err
-}
-
-// join returns the path of name under dir.
-func join(dir, name string) string {
-	if dir == "/" {
-		return "/" + name
-	}
-	return dir + "/" + name
 }

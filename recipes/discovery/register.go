@@ -8,15 +8,13 @@ import (
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 const (
 	// maxAttempts bounds the retries of a write that races with others
 	// (a node created or deleted under it, a version moved on).
 	maxAttempts = 8
-	// minCleanup bounds the cleanup of an abandoned call when the
-	// session timeout is shorter.
-	minCleanup = 2 * time.Second
 	// retryWait is how long a watch that failed for a reason other
 	// than the session's end waits before it looks again.
 	retryWait = 200 * time.Millisecond
@@ -61,7 +59,7 @@ func Register(ctx context.Context, c *client.Client, root, service string, inst 
 	if err != nil {
 		return nil, err
 	}
-	path := join(dir, inst.ID)
+	path := znode.Join(dir, inst.ID)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		stat, err := c.Exists(ctx, path)
 		if err == nil {
@@ -95,12 +93,12 @@ func Register(ctx context.Context, c *client.Client, root, service string, inst 
 		case errors.Is(err, client.ErrNoNode):
 			// The service's node is missing (never made, or reaped
 			// as an empty container): make it and try again.
-			if err := ensureDir(ctx, c, dir); err != nil {
+			if err := znode.EnsureDir(ctx, c, dir); err != nil {
 				return nil, fmt.Errorf("discovery: register %s: %w", path, err)
 			}
 			continue
 		case ctx.Err() != nil:
-			cleanup(ctx, c, func(ctx context.Context) error { return deleteIfOurs(ctx, c, path, seen) })
+			znode.Cleanup(ctx, c, func(ctx context.Context) error { return deleteIfOurs(ctx, c, path, seen) })
 		}
 		return nil, fmt.Errorf("discovery: register %s: %w", path, err)
 	}
@@ -134,25 +132,6 @@ func deleteIfOurs(ctx context.Context, c *client.Client, path string, seen int64
 		return nil
 	}
 	return c.Delete(ctx, path, -1)
-}
-
-// ensureDir makes dir as a container node, with missing ancestors as
-// persistent nodes; a dir that exists is fine.
-func ensureDir(ctx context.Context, c *client.Client, dir string) error {
-	_, err := c.Create(ctx, dir, nil, client.WithMode(client.ModeContainer), client.WithParents())
-	if err != nil && !errors.Is(err, client.ErrNodeExists) {
-		return err
-	}
-	return nil
-}
-
-// cleanup runs undo on a context that outlives ctx's cancellation, bounded
-// by the session timeout (at least minCleanup). Its error is dropped: what
-// it could not delete is ephemeral and goes with the session.
-func cleanup(ctx context.Context, c *client.Client, undo func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(c.SessionTimeout(), minCleanup))
-	defer cancel()
-	_ = undo(ctx)
 }
 
 // watchRegistration returns the registration of the node at path and
@@ -195,7 +174,7 @@ func (r *Registration) Err() error {
 // is lost or deregistered. If ctx ends while the write is in flight, the
 // node holds either the old data or the new.
 func (r *Registration) Update(ctx context.Context, inst Instance) error {
-	id := base(r.path)
+	id := znode.Base(r.path)
 	if inst.ID == "" {
 		inst.ID = id
 	}
@@ -246,7 +225,7 @@ func (r *Registration) Deregister(ctx context.Context) error {
 	r.cancel()
 	err := r.deleteOwn(ctx)
 	if err != nil && ctx.Err() != nil {
-		cleanup(ctx, r.c, r.deleteOwn)
+		znode.Cleanup(ctx, r.c, r.deleteOwn)
 		return ctx.Err()
 	}
 	if err != nil && r.c.Err() != nil {
@@ -356,14 +335,4 @@ func sleep(ctx context.Context, c *client.Client, d time.Duration) {
 	case <-ctx.Done():
 	case <-c.Done():
 	}
-}
-
-// base returns the last element of path.
-func base(path string) string {
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			return path[i+1:]
-		}
-	}
-	return path
 }

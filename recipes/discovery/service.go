@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/recipes/internal/znode"
 )
 
 // maxConverge bounds the reads that try to see the list of instances and
@@ -51,7 +52,7 @@ func readService(ctx context.Context, c *client.Client, dir string, guess []stri
 	for attempt := 0; ; attempt++ {
 		ops := []client.ReadOp{client.ChildrenOp(dir)}
 		for _, id := range ids[:min(len(ids), MaxReadBatch)] {
-			ops = append(ops, client.GetOp(join(dir, id)))
+			ops = append(ops, client.GetOp(znode.Join(dir, id)))
 		}
 		res, err := c.ReadMulti(ctx, ops...)
 		if err != nil {
@@ -87,7 +88,7 @@ func readService(ctx context.Context, c *client.Client, dir string, guess []stri
 			rest = rest[len(batch):]
 			ops := make([]client.ReadOp, len(batch))
 			for i, id := range batch {
-				ops[i] = client.GetOp(join(dir, id))
+				ops[i] = client.GetOp(znode.Join(dir, id))
 			}
 			res, err := c.ReadMulti(ctx, ops...)
 			if err != nil {
@@ -149,7 +150,7 @@ func Watch(ctx context.Context, c *client.Client, root, service string) (*Servic
 	}
 	insts, skipped, err := readService(ctx, c, dir, nil)
 	if err != nil {
-		cleanup(ctx, c, w.Close)
+		znode.Cleanup(ctx, c, w.Close)
 		return nil, fmt.Errorf("discovery: watch %s: %w", dir, err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -231,7 +232,7 @@ func (s *Service) run(ctx context.Context) {
 	defer close(s.changes)
 	// Take the watch back from the members, unless the session ended
 	// (which took it): on a fresh context, as Close's may be short.
-	defer cleanup(ctx, s.c, func(ctx context.Context) error { return s.w.Close(ctx) })
+	defer znode.Cleanup(ctx, s.c, func(ctx context.Context) error { return s.w.Close(ctx) })
 	for {
 		if !s.next(ctx) {
 			return
