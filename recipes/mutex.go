@@ -211,8 +211,18 @@ func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule
 			return err
 		}
 	}
+	// watchKids: the rule waits for any change of the children, so the
+	// listing must come with its watch (ChildrenW), or a change between a
+	// plain listing and a later watch would be missed for good.
+	watchKids := false
 	for {
-		children, _, err := l.c.Children(ctx, l.dir)
+		var children []string
+		var kids <-chan client.Event
+		if watchKids {
+			children, _, kids, err = l.c.ChildrenW(ctx, l.dir)
+		} else {
+			children, _, err = l.c.Children(ctx, l.dir)
+		}
 		if err != nil && !errors.Is(err, client.ErrNoNode) {
 			return err
 		}
@@ -233,10 +243,13 @@ func (l *lease) acquire(ctx context.Context, op, tag string, tags []string, rule
 		if !wait {
 			return ErrLocked
 		}
-		if waitFor != "" {
+		switch {
+		case waitFor != "":
 			err = waitGone(ctx, l.c, znode.Join(l.dir, waitFor))
-		} else {
-			err = l.waitChildren(ctx)
+		case kids == nil:
+			watchKids = true // list again, with the watch
+		default:
+			err = waitEvent(ctx, kids)
 		}
 		if err != nil {
 			return err
@@ -310,27 +323,17 @@ func (l *lease) abandon(ctx context.Context, name string) {
 	}
 }
 
-// waitChildren waits for a change of dir's children. The listing it reads
-// is only to set the watch: the caller lists again, since the change may
-// have come between its own listing and this one.
-func (l *lease) waitChildren(ctx context.Context) error {
-	_, _, ch, err := l.c.ChildrenW(ctx, l.dir)
-	if errors.Is(err, client.ErrNoNode) {
-		return nil // gone with our node: the caller's listing says so
-	}
-	if err != nil {
-		return err
-	}
+// waitEvent waits for a one-shot watch of the children to fire or to be
+// closed without an event (the session ended, or another waiter of this
+// client removed the watch): either way the caller looks again, and sees
+// the session's end. When ctx ends first the watch is left to fire on the
+// next change: removing it would take it from every other waiter of this
+// client on the same directory.
+func waitEvent(ctx context.Context, ch <-chan client.Event) error {
 	select {
 	case <-ch:
-		// A change, or the channel closed without one (the session
-		// ended, or another waiter of this client removed the watch):
-		// the caller looks again, and sees the session's end.
 		return nil
 	case <-ctx.Done():
-		// The watch stays until the next change of dir's children:
-		// removing it would take the same watch from every other waiter
-		// of this client on dir.
 		return ctx.Err()
 	}
 }
