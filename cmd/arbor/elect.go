@@ -2,19 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes"
 )
-
-// resignTimeout bounds giving up leadership after the command exited.
-const resignTimeout = 5 * time.Second
 
 func electCommand(e *env) *cli.Command {
 	return &cli.Command{
@@ -36,66 +31,29 @@ func electCommand(e *env) *cli.Command {
 }
 
 func (e *env) elect(c *cli.Context) error {
-	path, argv, err := commandArgs(c)
-	if err != nil {
-		return err
-	}
-	grace, err := graceArg(c)
-	if err != nil {
-		return err
-	}
-	wait := c.Duration("wait")
-	if wait < 0 {
-		return usagef("elect: --wait %v: want a positive duration, or 0 to wait forever", wait)
-	}
 	name := c.String("name")
 	if !c.IsSet("name") {
 		host, _ := os.Hostname()
 		name = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	return e.withSession(c, true, func(ctx context.Context, cl *client.Client) error {
+	return e.runHeld(c, func(cl *client.Client, path string) holder {
 		el := recipes.NewElection(cl, path)
-		campaignCtx, cancel := ctx, context.CancelFunc(func() {})
-		if wait > 0 {
-			campaignCtx, cancel = context.WithTimeout(ctx, wait)
+		return holder{
+			what:    "leadership",
+			acquire: func(ctx context.Context) error { return el.Campaign(ctx, []byte(name)) },
+			lost:    el.Lost,
+			release: func(ctx context.Context) error {
+				// Resign after a loss does nothing and says nothing:
+				// the loss is told by Lost.
+				select {
+				case <-el.Lost():
+					_ = el.Resign(ctx)
+					return errHoldLost
+				default:
+					return el.Resign(ctx)
+				}
+			},
+			errLost: errHoldLost,
 		}
-		err := el.Campaign(campaignCtx, []byte(name))
-		cancel()
-		resign := func() error {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resignTimeout)
-			defer cancel()
-			return el.Resign(rctx)
-		}
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				return fmt.Errorf("elect %s: not elected within --wait %v", path, wait)
-			}
-			return &opError{op: "elect", path: path, err: err}
-		}
-		if ctx.Err() != nil {
-			// Interrupted as leadership was won: run nothing.
-			_ = resign() // closing the session makes up for a failure
-			return &opError{op: "elect", path: path, err: ctx.Err()}
-		}
-		// The command's end, not a signal to arbor, ends the leadership:
-		// runWhile passes signals on to it.
-		runErr := e.runWhile(context.WithoutCancel(ctx), el.Lost(), grace, argv)
-		select {
-		case <-el.Lost():
-			// Lost after the command exited but before the resignation:
-			// it may not have been the only leader to the end.
-			runErr = errHoldLost
-		default:
-		}
-		resignErr := resign()
-		switch {
-		case errors.Is(runErr, errHoldLost):
-			return fmt.Errorf("elect %s: leadership %w", path, runErr)
-		case runErr != nil:
-			return runErr
-		case resignErr != nil:
-			return &opError{op: "resign", path: path, err: resignErr}
-		}
-		return nil
 	})
 }
