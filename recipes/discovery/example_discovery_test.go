@@ -4,37 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
 	"github.com/arbor-coord/arbor/recipes/discovery"
-	"github.com/arbor-coord/arbor/server"
+	"github.com/arbor-coord/arbor/server/servertest"
 )
 
-// exampleMember starts an arbor member for an example, in-process
-// on a free loopback port with its data in a temporary directory, and
-// returns its address and the function that stops it. Outside tests, run
+// exampleMember starts a member in-process for an example. Outside tests, run
 // `go run ./cmd/arbor server` and use "127.0.0.1:7181".
-func exampleMember() (addr string, stop func()) {
-	dir, err := os.MkdirTemp("", "arbor-example-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	return srv.Addr(), func() {
-		cancel()
-		<-done
-		os.RemoveAll(dir)
-	}
-}
+func exampleMember() (addr string, stop func()) { return servertest.StartExample() }
 
 // Three instances of a service register; a client watches the service and
 // sends its calls round-robin; one instance leaves and the calls go to the

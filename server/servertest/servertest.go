@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"os"
@@ -322,5 +323,29 @@ func (c *Cluster) WaitLeader() *Member {
 			c.tb.Fatalf("servertest: no leader within 30s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// StartExample starts a member for a runnable example, which has no
+// testing.TB: in-process on a free loopback port, its data in a new
+// temporary directory. It returns the member's client address and the
+// function that stops it and removes the directory; it exits the program
+// (log.Fatal) if the member cannot start.
+func StartExample() (addr string, stop func()) {
+	dir, err := os.MkdirTemp("", "arbor-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := server.New(server.Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	return srv.Addr(), func() {
+		cancel()
+		<-done
+		os.RemoveAll(dir)
 	}
 }
