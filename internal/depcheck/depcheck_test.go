@@ -44,6 +44,9 @@ var houseRules = rules{
 		// The strict protobuf scanner shared by the decoders of tree and
 		// wire: a leaf, so that neither reaches anything through it.
 		{from: "internal/protoscan/...", allow: nil},
+		// The load generator of arbor bench and bench/cmd/cmpbench knows
+		// nothing of arbor, so that it measures ZooKeeper and etcd alike.
+		{from: "internal/loadgen/...", allow: nil},
 		// The client imports wire, so wire may reach no further than the
 		// client, but for internal/protoscan: a leaf that wire's decoders
 		// run, which gives the client nothing to reach.
