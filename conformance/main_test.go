@@ -143,6 +143,13 @@ func ownCluster(t *testing.T, opts cluster.Options) *cluster.Cluster {
 			for _, id := range c.Members() {
 				t.Logf("member %d's log (%s):\n%s", id, c.Member(id).LogPath, c.LogTail(id, 6000))
 			}
+			// A crash last, nearest the verdict: the tails above may not
+			// reach back to it, and a CI summary shows the end.
+			for _, id := range c.Members() {
+				if crash := c.Crash(id, 8000); crash != "" {
+					t.Logf("member %d crashed (%s):\n%s", id, c.Member(id).LogPath, crash)
+				}
+			}
 		}
 		if err := c.Close(); err != nil {
 			t.Errorf("stopping the cluster: %v", err)

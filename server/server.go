@@ -115,6 +115,12 @@ type Config struct {
 	// digest identity that is the super user (every ACL check passes), as
 	// ZooKeeper's superDigest. Keep it for recovery.
 	SuperDigest string
+	// Pprof serves Go's profiles (net/http/pprof) at PprofPath on the
+	// client listener, for finding where a member's time goes. Off by
+	// default: profiles show internals and cost CPU while taken, so turn
+	// it on only where the client address is not reachable by untrusted
+	// hosts.
+	Pprof bool
 	// Logger receives the member's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -313,6 +319,9 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc(HealthPath, s.health)
 	mux.HandleFunc("GET "+StatusPath, s.status)
 	s.registerAdmin(mux)
+	if cfg.Pprof {
+		registerPprof(mux)
+	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.loopsCtx, s.stopLoops = context.WithCancel(context.Background())
 	// A starting cluster needs up to two election timeouts to elect.

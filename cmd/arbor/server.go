@@ -36,6 +36,7 @@ func serverFlags() []cli.Flag {
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "join", Usage: "join a running cluster as a new member (first start only; add it with arbor member add, then promote it)", EnvVars: []string{"ARBOR_JOIN"}}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "snapshot-entries", Usage: "entries applied between two Raft snapshots (each lets the log be compacted)", Value: raftnode.DefaultSnapshotEntries, EnvVars: []string{"ARBOR_SNAPSHOT_ENTRIES"}}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "snapshot-catchup-entries", Usage: "entries the Raft log keeps behind a snapshot, for members that lag", Value: raftnode.DefaultCatchUpEntries, EnvVars: []string{"ARBOR_SNAPSHOT_CATCHUP_ENTRIES"}}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiles at /debug/pprof/ on the client address (only where that address is not reachable by untrusted hosts)", EnvVars: []string{"ARBOR_PPROF"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "super-digest", Usage: "the super user's digest identity, `user:base64(sha1(user:password))`", EnvVars: []string{"ARBOR_SUPER_DIGEST"}}),
 	}
 }
@@ -144,6 +145,7 @@ func serverConfig(c *cli.Context, logs io.Writer) (server.Config, error) {
 		MaxSessionTimeout: c.Duration("max-session-timeout"),
 		MaxDataBytes:      size,
 		SuperDigest:       c.String("super-digest"),
+		Pprof:             c.Bool("pprof"),
 		SnapshotEntries:   c.Uint64("snapshot-entries"),
 
 		SnapshotCatchUpEntries: c.Uint64("snapshot-catchup-entries"),

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -627,6 +628,31 @@ func (c *Cluster) LogTail(id uint64, n int) string {
 	}
 	if len(b) > n {
 		return "..." + string(b[len(b)-n:])
+	}
+	return string(b)
+}
+
+// Crash returns, from member id's log, the first Go panic or fatal runtime
+// error and up to n bytes after it (the goroutine traces), or "" if the log
+// holds none. A failed test prints it before the logs' tails, which a long
+// run would otherwise push the crash out of.
+func (c *Cluster) Crash(id uint64, n int) string {
+	b, err := os.ReadFile(c.mustMember(id).LogPath)
+	if err != nil {
+		return ""
+	}
+	at := -1
+	for _, marker := range []string{"\npanic: ", "\nfatal error: "} {
+		if i := bytes.Index(b, []byte(marker)); i >= 0 && (at < 0 || i < at) {
+			at = i + 1
+		}
+	}
+	if at < 0 {
+		return ""
+	}
+	b = b[at:]
+	if len(b) > n {
+		return string(b[:n]) + "..."
 	}
 	return string(b)
 }
