@@ -135,6 +135,10 @@ type Node struct {
 	readInflight *readBatch     // behind a raft ReadIndex, unanswered
 	readTicks    int            // ticks since readInflight was (re)sent
 	readWaiting  []*readBatch   // answered, waiting for applied ≥ index
+	// leading is whether raft's latest SoftState said this member leads.
+	leading bool
+	// batch is the proposals taken in since the last flushProposals.
+	batch []*proposal
 	// fatal, once set by step, stops the loop: raft's state is not to be
 	// trusted after it panicked.
 	fatal error
@@ -555,6 +559,7 @@ func (n *Node) drain(tickc <-chan time.Time) {
 		}
 		break
 	}
+	n.flushProposals()
 	for range cap(n.readc) {
 		select {
 		case r := <-n.readc:
@@ -578,16 +583,41 @@ func (n *Node) tick() {
 	}
 }
 
+// propose takes p in. Data proposals wait in n.batch for flushProposals,
+// so that what one pass of the loop takes in reaches raft as one MsgProp;
+// a function to run on the loop runs at once, after the proposals taken
+// in before it.
 func (n *Node) propose(p *proposal) {
 	if p.run != nil {
+		n.flushProposals()
 		p.done <- p.run()
 		return
 	}
-	err := n.rn.Propose(p.data)
+	n.batch = append(n.batch, p)
+}
+
+// flushProposals hands the waiting proposals to raft as one MsgProp: a
+// follower forwards them to the leader in one message, and the leader
+// appends them with one broadcast to its followers, instead of one
+// message to each follower per proposal. raft accepts or drops the batch
+// as a whole.
+func (n *Node) flushProposals() {
+	if len(n.batch) == 0 {
+		return
+	}
+	ents := make([]*pb.Entry, len(n.batch))
+	for i, p := range n.batch {
+		ents[i] = &pb.Entry{Data: p.data}
+	}
+	err := n.rn.Step(&pb.Message{Type: pb.MsgProp.Enum(), From: new(n.cfg.ID), Entries: ents})
 	if err != nil {
 		err = fmt.Errorf("%w: %w", ErrProposalDropped, err)
 	}
-	p.done <- err
+	for _, p := range n.batch {
+		p.done <- err
+	}
+	clear(n.batch)
+	n.batch = n.batch[:0]
 }
 
 func (n *Node) step(m *pb.Message) {
@@ -666,6 +696,23 @@ func (n *Node) handleReady() error {
 		snap = rd.Snapshot
 	}
 	n.noteAppended(rd.Entries, rd.SoftState)
+	if rd.SoftState != nil {
+		n.leading = rd.SoftState.RaftState == raft.StateLeader
+	}
+	// A leader sends before it persists (the Raft thesis, §10.2.1): its
+	// followers append and fsync while it does, instead of after, which
+	// takes one fsync off every write's path. It is safe because what
+	// a leader sends needs nothing of this Ready on its own disk: its term
+	// and vote were made durable when it campaigned, and an entry is
+	// applied, and so acknowledged, only in a later Ready, after this
+	// Save has returned. A follower's or candidate's messages (appends
+	// acknowledged, votes granted) promise what it holds, so they wait.
+	sentEarly := n.leading && len(rd.Messages) > 0
+	if sentEarly {
+		if err := n.send(rd.Messages); err != nil {
+			return err
+		}
+	}
 	switch {
 	case snap != nil:
 		// The snapshot's state is in SnapshotDir (ReceiveSnapshot wrote it
@@ -688,11 +735,10 @@ func (n *Node) handleReady() error {
 			return fmt.Errorf("raftnode: persisting a Ready: %w", err)
 		}
 	}
-	if len(rd.Messages) > 0 {
-		if n.cfg.Transport == nil {
-			return fmt.Errorf("raftnode: raft sent %d messages but there is no Transport", len(rd.Messages))
+	if !sentEarly && len(rd.Messages) > 0 {
+		if err := n.send(rd.Messages); err != nil {
+			return err
 		}
-		n.cfg.Transport.Send(rd.Messages)
 	}
 	for _, rs := range rd.ReadStates {
 		n.readStateArrived(rs)
@@ -713,6 +759,15 @@ func (n *Node) handleReady() error {
 	n.updateStatus(&rd)
 	n.rn.Advance(rd)
 	n.releaseReads()
+	return nil
+}
+
+// send hands a Ready's messages to the Transport.
+func (n *Node) send(msgs []*pb.Message) error {
+	if n.cfg.Transport == nil {
+		return fmt.Errorf("raftnode: raft sent %d messages but there is no Transport", len(msgs))
+	}
+	n.cfg.Transport.Send(msgs)
 	return nil
 }
 
