@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arbor-coord/arbor/internal/freeport"
 	"github.com/arbor-coord/arbor/server"
 	"github.com/arbor-coord/arbor/server/servertest"
 )
@@ -196,15 +197,18 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// ports hands out the tests' server addresses: below the ephemeral range,
+// so that a member restarted on its address does not find it taken by some
+// connection's local port, and never the same one twice.
+var ports freeport.Picker
+
 // freeAddr returns a loopback address with a port that was free a moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := ports.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	return addr
 }
 

@@ -47,6 +47,7 @@ var houseRules = rules{
 		// The load generator of arbor bench and bench/cmd/cmpbench knows
 		// nothing of arbor, so that it measures ZooKeeper and etcd alike.
 		{from: "internal/loadgen/...", allow: nil},
+		{from: "internal/freeport/...", allow: nil},
 		// The client imports wire, so wire may reach no further than the
 		// client, but for internal/protoscan: a leaf that wire's decoders
 		// run, which gives the client nothing to reach.
@@ -55,7 +56,8 @@ var houseRules = rules{
 		{from: "recipes/...", allow: []string{"client", "internal/errcode"}},
 		// Black-box: only what any user of arbor has. The recipes are built
 		// on client alone, and issue 5 runs the lock recipe as a workload.
-		{from: "conformance/...", allow: []string{"client", "recipes/..."}},
+		// internal/freeport only picks the members' loopback ports.
+		{from: "conformance/...", allow: []string{"client", "recipes/...", "internal/freeport"}},
 	},
 	// A package matching target may be imported only by arbor packages
 	// matching one of by.

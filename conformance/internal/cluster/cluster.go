@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/arbor-coord/arbor/conformance/internal/proxy"
+	"github.com/arbor-coord/arbor/internal/freeport"
 )
 
 // Options configures a cluster. Zero values take the defaults.
@@ -52,6 +52,8 @@ type Cluster struct {
 	spec    string // the --cluster value, with the peer proxies' addresses
 	members []*Member
 	http    *http.Client
+
+	ports freeport.Picker
 
 	mu     sync.Mutex // guards the fields below and each member's process
 	cut    map[[2]uint64]bool
@@ -138,11 +140,14 @@ func (c *Cluster) newMember(id uint64) (*Member, error) {
 		LogPath: filepath.Join(c.opts.Dir, fmt.Sprintf("member-%d.log", id)),
 	}
 	var err error
-	if m.listen, err = freeAddr(); err != nil {
-		return nil, err
+	// Below the ephemeral range: a member restarted after a kill binds
+	// them again, and a port of that range may meanwhile have become some
+	// connection's local port.
+	if m.listen, err = c.ports.Addr(); err != nil {
+		return nil, fmt.Errorf("cluster: member %d's client address: %w", id, err)
 	}
-	if m.peerListen, err = freeAddr(); err != nil {
-		return nil, err
+	if m.peerListen, err = c.ports.Addr(); err != nil {
+		return nil, fmt.Errorf("cluster: member %d's peer address: %w", id, err)
 	}
 	logger := c.log.With("member", id)
 	if m.clients, err = proxy.New(proxy.Config{Target: m.listen, Logger: logger.With("proxy", "clients")}); err != nil {
@@ -159,17 +164,6 @@ func (c *Cluster) newMember(id uint64) (*Member, error) {
 		return nil, fmt.Errorf("cluster: member %d's peer proxy: %w", id, err)
 	}
 	return m, nil
-}
-
-// freeAddr returns a loopback address with a port that was free a moment
-// ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("cluster: finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // Members returns the members' ids, in order.
