@@ -54,8 +54,8 @@ const (
 	benchNodeOverhead = 256
 )
 
-// benchWorkloads are the workloads, in the order help lists them.
-var benchWorkloads = []string{"create", "set", "get", "mixed", "watch", "lock"}
+// benchWorkloads returns the workloads, in the order help lists them.
+func benchWorkloads() []string { return []string{"create", "set", "get", "mixed", "watch", "lock"} }
 
 func benchCommand(e *env) *cli.Command {
 	return &cli.Command{
@@ -71,7 +71,7 @@ func benchCommand(e *env) *cli.Command {
 			"Setup is not measured. Without --keep the run then deletes the nodes its workload wrote, and ROOT/WORKLOAD and ROOT if it created them. " +
 			"Exits 1 if no operation succeeded.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "workload", Aliases: []string{"w"}, Usage: "what each op does: " + strings.Join(benchWorkloads, ", ") + " (required)"},
+			&cli.StringFlag{Name: "workload", Aliases: []string{"w"}, Usage: "what each op does: " + strings.Join(benchWorkloads(), ", ") + " (required)"},
 			&cli.IntFlag{Name: "clients", Aliases: []string{"c"}, Usage: "`N` sessions with one op in flight each (1 to " + strconv.Itoa(maxBenchClients) + ")", Value: 16},
 			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "how long to measure, at most " + maxBenchDuration.String(), Value: 10 * time.Second},
 			&cli.DurationFlag{Name: "warmup", Usage: "run the load for `D` before measuring", Value: 2 * time.Second},
@@ -118,9 +118,9 @@ func benchSpecFrom(c *cli.Context) (benchSpec, error) {
 	}
 	switch {
 	case s.workload == "":
-		return s, usagef("bench: --workload is required: one of %s", strings.Join(benchWorkloads, ", "))
-	case !slices.Contains(benchWorkloads, s.workload):
-		return s, usagef("bench: --workload %q: want one of %s", s.workload, strings.Join(benchWorkloads, ", "))
+		return s, usagef("bench: --workload is required: one of %s", strings.Join(benchWorkloads(), ", "))
+	case !slices.Contains(benchWorkloads(), s.workload):
+		return s, usagef("bench: --workload %q: want one of %s", s.workload, strings.Join(benchWorkloads(), ", "))
 	case s.clients < 1 || s.clients > maxBenchClients:
 		return s, usagef("bench: --clients %d: want 1 to %d", s.clients, maxBenchClients)
 	case s.duration <= 0 || s.duration > maxBenchDuration:
@@ -398,9 +398,10 @@ type benchRun struct {
 
 	// created lists the directories this run created, outermost first.
 	created []string
-	// seqStart is the sequential counter of ROOT/create before the run
-	// (create).
+	// seqStart is the sequential counter of ROOT/create before the run,
+	// once seqKnown (create).
 	seqStart int32
+	seqKnown bool
 	// dataPaths are the nodes set, get and mixed work on.
 	dataPaths []string
 
@@ -435,8 +436,10 @@ func (b *benchRun) setup(ctx context.Context) error {
 	switch b.spec.workload {
 	case "create":
 		n, err := b.creations(ctx)
-		b.seqStart = n
-		return err
+		if err != nil {
+			return err
+		}
+		b.seqStart, b.seqKnown = n, true
 	case "set", "get", "mixed":
 		b.dataPaths = make([]string, benchDataNodes)
 		for i := range b.dataPaths {
@@ -523,26 +526,28 @@ func (b *benchRun) creations(ctx context.Context) (int32, error) {
 // cleanup deletes the nodes the workload wrote, then the directories the
 // run created, innermost first, if nothing else is left in them.
 func (b *benchRun) cleanup(ctx context.Context) error {
-	var paths []string
-	switch b.spec.workload {
-	case "create":
-		if n, err := b.creations(ctx); err == nil {
-			// Every node created during the run, including those whose
-			// create was cut short by the run's end after it took
-			// effect, since the counter is the member's.
-			prefix := b.dir() + "/n-"
-			for seq := b.seqStart; seq < n; seq++ {
-				paths = append(paths, zpath.Sequential(prefix, seq))
+	var err error
+	switch {
+	case b.spec.workload == "create" && b.seqKnown:
+		// Every node created since setup, including those whose create
+		// was cut short by the run's end after it took effect: the
+		// counter is the member's. They are named as they are deleted,
+		// since a long run may have made millions.
+		n, cerr := b.creations(ctx)
+		if cerr != nil {
+			if !errors.Is(cerr, client.ErrNoNode) {
+				return cerr
 			}
-		} else if !errors.Is(err, client.ErrNoNode) {
-			return err
+			n = b.seqStart // the directory is gone, and its nodes with it
 		}
-	case "set", "get", "mixed":
-		paths = b.dataPaths
-	case "watch":
-		paths = []string{b.dir()}
+		prefix := b.dir() + "/n-"
+		err = b.deleteAll(ctx, int(n-b.seqStart), func(i int) string { return zpath.Sequential(prefix, b.seqStart+int32(i)) })
+	case len(b.dataPaths) > 0:
+		err = b.deleteAll(ctx, len(b.dataPaths), func(i int) string { return b.dataPaths[i] })
+	case b.spec.workload == "watch":
+		err = b.deleteAll(ctx, 1, func(int) string { return b.dir() })
 	}
-	if err := b.deleteAll(ctx, paths); err != nil {
+	if err != nil {
 		return err
 	}
 	for i := len(b.created) - 1; i >= 0; i-- {
@@ -560,14 +565,16 @@ func (b *benchRun) cleanup(ctx context.Context) error {
 	return nil
 }
 
-// deleteAll deletes paths in Multi batches; a batch that misses a node is
-// done one node at a time, as missing nodes are not an error.
-func (b *benchRun) deleteAll(ctx context.Context, paths []string) error {
-	for lo := 0; lo < len(paths); lo += deleteBatchOps {
-		chunk := paths[lo:min(lo+deleteBatchOps, len(paths))]
+// deleteAll deletes the n nodes path(0) ... path(n-1) in Multi batches; a
+// batch that misses a node is done one node at a time, as a missing node
+// is not an error.
+func (b *benchRun) deleteAll(ctx context.Context, n int, path func(i int) string) error {
+	for lo := 0; lo < n; lo += deleteBatchOps {
+		chunk := make([]string, min(deleteBatchOps, n-lo))
 		ops := make([]client.Op, len(chunk))
-		for i, p := range chunk {
-			ops[i] = client.DeleteOp(p, -1)
+		for i := range chunk {
+			chunk[i] = path(lo + i)
+			ops[i] = client.DeleteOp(chunk[i], -1)
 		}
 		rctx, cancel := context.WithTimeout(ctx, b.spec.timeout)
 		_, err := b.admin.Multi(rctx, ops...)
