@@ -68,12 +68,12 @@ func benchCommand(e *env) *cli.Command {
 			"Workloads: create (persistent sequential nodes under ROOT/create), set, get and mixed (90% get) on " + strconv.Itoa(benchDataNodes) + " nodes ROOT/data/I chosen at random, " +
 			"watch (--watchers sessions hold a persistent watch on ROOT/watch while one more session sets it; an op is one set, " +
 			"its latency from the set's acknowledgement to the last watcher's event), lock (a recipes.Mutex on ROOT/lock; an op is lock then unlock).\n" +
-			"Setup is not measured. Without --keep the run then deletes the nodes its workload wrote, and ROOT/WORKLOAD and ROOT if it created them. " +
+			"Setup is not measured. Without --keep the run then deletes the nodes its workload wrote, and the directory under ROOT and ROOT itself if it created them. " +
 			"Exits 1 if no operation succeeded.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "workload", Aliases: []string{"w"}, Usage: "what each op does: " + strings.Join(benchWorkloads(), ", ") + " (required)"},
 			&cli.IntFlag{Name: "clients", Aliases: []string{"c"}, Usage: "`N` sessions with one op in flight each (1 to " + strconv.Itoa(maxBenchClients) + ")", Value: 16},
-			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "how long to measure, at most " + maxBenchDuration.String(), Value: 10 * time.Second},
+			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "measure for `D`, at most " + maxBenchDuration.String(), Value: 10 * time.Second},
 			&cli.DurationFlag{Name: "warmup", Usage: "run the load for `D` before measuring", Value: 2 * time.Second},
 			&cli.IntFlag{Name: "value-size", Usage: "bytes `B` of data each node gets, at most " + strconv.Itoa(maxBenchValueBytes), DefaultText: "100 for create, 1024 otherwise"},
 			&cli.IntFlag{Name: "watchers", Usage: "`W` watching sessions, for the watch workload (1 to " + strconv.Itoa(maxBenchWatchers) + ")", DefaultText: "--clients"},
