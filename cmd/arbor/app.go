@@ -88,7 +88,7 @@ func newApp(e *env) *cli.App {
 			}
 			return cli.ShowAppHelp(c)
 		},
-		Commands:       append(append(nodeCommands(e), serverCommand(e), shellCommand(e), statusCommand(e), memberCommand(e)), recipeCommands(e)...),
+		Commands:       append(append(nodeCommands(e), serverCommand(e), shellCommand(e), statusCommand(e), memberCommand(e), benchCommand(e)), recipeCommands(e)...),
 		OnUsageError:   onUsageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports; never os.Exit inside the app (the shell runs it per line)
 	}

@@ -1,0 +1,905 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/internal/loadgen"
+	"github.com/arbor-coord/arbor/internal/zpath"
+	"github.com/arbor-coord/arbor/recipes"
+)
+
+// The bounds of `arbor bench`, so that no run is unbounded.
+const (
+	maxBenchClients  = 1024
+	maxBenchWatchers = 10000
+	maxBenchDuration = 10 * time.Minute
+	// maxBenchValueBytes is the largest --value-size: a member's default
+	// MaxDataBytes.
+	maxBenchValueBytes = 1 << 20
+	// benchDataNodes is how many nodes set, get and mixed work on.
+	benchDataNodes = 1000
+	// benchGetFraction is the share of gets in the mixed workload.
+	benchGetFraction = 0.9
+	// clientConnects and watcherConnects bound how many sessions are
+	// being opened at a time, so that a run of many clients does not
+	// flood the member with handshakes.
+	clientConnects  = 16
+	watcherConnects = 64
+	// setupBatchBytes bounds the data of one setup Multi, well below a
+	// frame (wire.MaxFrameBytes, 4 MiB); setupBatchOps bounds its ops.
+	setupBatchBytes = 1 << 20
+	setupBatchOps   = 100
+	// deleteBatchOps is how many deletes one cleanup Multi carries.
+	deleteBatchOps = 1000
+	// benchNodeOverhead is a generous allowance for a create op's path,
+	// ACL and framing, used to size setup batches.
+	benchNodeOverhead = 256
+)
+
+// benchWorkloads returns the workloads, in the order help lists them.
+func benchWorkloads() []string { return []string{"create", "set", "get", "mixed", "watch", "lock"} }
+
+func benchCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "bench",
+		Usage:     "measure throughput and latency of one workload with many clients",
+		UsageText: "arbor [--servers HOST:PORT,...] [--output text|json] bench --workload create|set|get|mixed|watch|lock [--clients N] [--duration D] [--warmup D] [--value-size B] [--watchers W] [--max-ops N] [--root PATH] [--keep]",
+		Description: "Runs a closed-loop load: --clients sessions (spread round-robin over --servers), each with one request in flight, " +
+			"for --warmup (not measured) and then --duration, and prints throughput and latency percentiles " +
+			"(one line, or one JSON object with --output json); a progress line goes to stderr every second.\n" +
+			"Workloads: create (persistent sequential nodes under ROOT/create), set, get and mixed (90% get) on " + strconv.Itoa(benchDataNodes) + " nodes ROOT/data/I chosen at random, " +
+			"watch (--watchers sessions hold a persistent watch on ROOT/watch while one more session sets it; an op is one set, " +
+			"its latency from the set's acknowledgement to the last watcher's event), lock (a recipes.Mutex on ROOT/lock; an op is lock then unlock).\n" +
+			"Setup is not measured. Without --keep the run then deletes the nodes its workload wrote, and the directory under ROOT and ROOT itself if it created them. " +
+			"Exits 1 if no operation succeeded.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "workload", Aliases: []string{"w"}, Usage: "what each op does: " + strings.Join(benchWorkloads(), ", ") + " (required)"},
+			&cli.IntFlag{Name: "clients", Aliases: []string{"c"}, Usage: "`N` sessions with one op in flight each (1 to " + strconv.Itoa(maxBenchClients) + ")", Value: 16},
+			&cli.DurationFlag{Name: "duration", Aliases: []string{"d"}, Usage: "measure for `D`, at most " + maxBenchDuration.String(), Value: 10 * time.Second},
+			&cli.DurationFlag{Name: "warmup", Usage: "run the load for `D` before measuring", Value: 2 * time.Second},
+			&cli.IntFlag{Name: "value-size", Usage: "bytes `B` of data each node gets, at most " + strconv.Itoa(maxBenchValueBytes), DefaultText: "100 for create, 1024 otherwise"},
+			&cli.IntFlag{Name: "watchers", Usage: "`W` watching sessions, for the watch workload (1 to " + strconv.Itoa(maxBenchWatchers) + ")", DefaultText: "--clients"},
+			&cli.Int64Flag{Name: "max-ops", Usage: "end the measurement after `N` ops (0: only --duration ends it)"},
+			&cli.StringFlag{Name: "root", Usage: "the node `PATH` under which the run works", Value: "/arbor-bench"},
+			&cli.BoolFlag{Name: "keep", Usage: "leave what the run created"},
+		},
+		Action: e.bench,
+	}
+}
+
+// benchSpec is one validated `arbor bench` command line.
+type benchSpec struct {
+	workload          string
+	clients, watchers int
+	warmup, duration  time.Duration
+	maxOps            int64
+	valueSize         int
+	root              string
+	keep              bool
+	servers           []string
+	// timeout bounds each connect and each setup or cleanup request.
+	timeout, sessionTimeout time.Duration
+}
+
+// benchSpecFrom reads and checks the flags; every mistake is a usage
+// error, found before anything is contacted.
+func benchSpecFrom(c *cli.Context) (benchSpec, error) {
+	s := benchSpec{
+		workload:       c.String("workload"),
+		clients:        c.Int("clients"),
+		warmup:         c.Duration("warmup"),
+		duration:       c.Duration("duration"),
+		maxOps:         c.Int64("max-ops"),
+		root:           c.String("root"),
+		keep:           c.Bool("keep"),
+		timeout:        c.Duration("timeout"),
+		sessionTimeout: c.Duration("session-timeout"),
+	}
+	if c.Args().Present() {
+		return s, usagef("bench takes no arguments, got %q (flags start with --)", c.Args().Slice())
+	}
+	switch {
+	case s.workload == "":
+		return s, usagef("bench: --workload is required: one of %s", strings.Join(benchWorkloads(), ", "))
+	case !slices.Contains(benchWorkloads(), s.workload):
+		return s, usagef("bench: --workload %q: want one of %s", s.workload, strings.Join(benchWorkloads(), ", "))
+	case s.clients < 1 || s.clients > maxBenchClients:
+		return s, usagef("bench: --clients %d: want 1 to %d", s.clients, maxBenchClients)
+	case s.duration <= 0 || s.duration > maxBenchDuration:
+		return s, usagef("bench: --duration %v: want more than 0 and at most %v", s.duration, maxBenchDuration)
+	case s.warmup < 0 || s.warmup > maxBenchDuration:
+		return s, usagef("bench: --warmup %v: want 0 to %v", s.warmup, maxBenchDuration)
+	case s.maxOps < 0:
+		return s, usagef("bench: --max-ops %d: want 0 (no bound) or more", s.maxOps)
+	}
+
+	s.valueSize = 1024
+	if s.workload == "create" {
+		s.valueSize = 100
+	}
+	if c.IsSet("value-size") {
+		if s.workload == "lock" {
+			return s, usagef("bench: --value-size: the lock workload writes no data")
+		}
+		s.valueSize = c.Int("value-size")
+		if s.valueSize < 0 || s.valueSize > maxBenchValueBytes {
+			return s, usagef("bench: --value-size %d: want 0 to %d bytes", s.valueSize, maxBenchValueBytes)
+		}
+	}
+	if s.workload == "lock" {
+		s.valueSize = 0
+	}
+
+	if s.workload == "watch" {
+		s.watchers = s.clients
+		if c.IsSet("watchers") {
+			s.watchers = c.Int("watchers")
+		}
+		if s.watchers < 1 || s.watchers > maxBenchWatchers {
+			return s, usagef("bench: --watchers %d: want 1 to %d", s.watchers, maxBenchWatchers)
+		}
+	} else if c.IsSet("watchers") {
+		return s, usagef("bench: --watchers is for the watch workload only, not %s", s.workload)
+	}
+
+	if err := zpath.Validate(s.root); err != nil {
+		return s, usagef("bench: --root: %v", err)
+	}
+	if s.root == "/" {
+		return s, usagef("bench: --root /: want a node below /, which the run may create and delete")
+	}
+	servers, err := parseServers(c.String("servers"))
+	if err != nil {
+		return s, err
+	}
+	for _, hp := range servers {
+		if _, port, err := net.SplitHostPort(hp); err != nil || port == "" {
+			return s, usagef("bench: --servers: %q is not HOST:PORT", hp)
+		}
+	}
+	s.servers = servers
+	return s, nil
+}
+
+// benchJSON is a run's result in the format shared with cmpbench (see
+// docs/BENCHMARKS.md), so that one script compares arbor, ZooKeeper and
+// etcd.
+type benchJSON struct {
+	System     string  `json:"system"`
+	Workload   string  `json:"workload"`
+	Clients    int     `json:"clients"`
+	ValueSize  int     `json:"value_size"`
+	Watchers   int     `json:"watchers"`
+	Seconds    float64 `json:"seconds"`
+	Ops        int64   `json:"ops"`
+	OpsPerSec  float64 `json:"ops_per_sec"`
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	P999Ms     float64 `json:"p999_ms"`
+	MaxMs      float64 `json:"max_ms"`
+	Errors     int64   `json:"errors"`
+	FirstError string  `json:"first_error"`
+}
+
+func newBenchJSON(s benchSpec, res *loadgen.Result) benchJSON {
+	ms := func(d time.Duration) float64 { return roundTo(float64(d)/float64(time.Millisecond), 3) }
+	j := benchJSON{
+		System:    "arbor",
+		Workload:  s.workload,
+		Clients:   res.Clients,
+		ValueSize: s.valueSize,
+		Watchers:  s.watchers,
+		Seconds:   roundTo(res.Elapsed.Seconds(), 2),
+		Ops:       res.Ops,
+		OpsPerSec: roundTo(res.Rate(), 1),
+		P50Ms:     ms(res.Latencies.Quantile(0.5)),
+		P99Ms:     ms(res.Latencies.Quantile(0.99)),
+		P999Ms:    ms(res.Latencies.Quantile(0.999)),
+		MaxMs:     ms(res.Latencies.Max()),
+		Errors:    res.Errors,
+	}
+	if res.FirstErr != nil {
+		j.FirstError = oneLine(res.FirstErr.Error())
+	}
+	return j
+}
+
+func roundTo(x float64, decimals int) float64 {
+	p := math.Pow10(decimals)
+	return math.Round(x*p) / p
+}
+
+// writeBenchText writes the result as one line, e.g. "create: 64 clients,
+// 10.0 s: 21,213 ops/s, p50 2.41 ms, p99 13.2 ms, p99.9 40.1 ms, max 80.3
+// ms, 0 errors".
+func writeBenchText(w io.Writer, j benchJSON) error {
+	who := plural(int64(j.Clients), "client")
+	if j.Watchers > 0 {
+		who += ", " + plural(int64(j.Watchers), "watcher")
+	}
+	_, err := fmt.Fprintf(w, "%s: %s, %.1f s: %s ops/s, p50 %s ms, p99 %s ms, p99.9 %s ms, max %s ms, %s\n",
+		j.Workload, who, j.Seconds, commas(int64(math.Round(j.OpsPerSec))),
+		threeDigits(j.P50Ms), threeDigits(j.P99Ms), threeDigits(j.P999Ms), threeDigits(j.MaxMs),
+		plural(j.Errors, "error"))
+	return err
+}
+
+// writeBenchProgress writes one progress line, e.g. "  3s  21,034 ops/s
+// (63,102 ops, 0 errors)".
+func writeBenchProgress(w io.Writer, p loadgen.Progress) {
+	fmt.Fprintf(w, "%3ds  %s ops/s  (%s ops, %s errors)\n",
+		int64(p.Elapsed.Round(time.Second)/time.Second), commas(int64(math.Round(p.Rate))), commas(p.Ops), commas(p.Errors))
+}
+
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return commas(n) + " " + noun + "s"
+}
+
+// commas formats n with a comma every three digits: 21,213.
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// threeDigits formats milliseconds with three significant digits (0.412,
+// 2.41, 13.2) and no exponent (1234).
+func threeDigits(ms float64) string {
+	switch {
+	case ms >= 100:
+		return strconv.FormatFloat(ms, 'f', 0, 64)
+	case ms >= 10:
+		return strconv.FormatFloat(ms, 'f', 1, 64)
+	case ms >= 1:
+		return strconv.FormatFloat(ms, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(ms, 'f', 3, 64)
+}
+
+func (e *env) bench(c *cli.Context) error {
+	if e.shared != nil {
+		// The shell's commands share its one session; a benchmark
+		// opens its own, to the servers of its own command line.
+		return usagef("bench: not available in the shell")
+	}
+	s, err := benchSpecFrom(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	res, runErr := runBench(ctx, s, e.stderr)
+	if res == nil {
+		return runErr
+	}
+	j := newBenchJSON(s, res)
+	var outErr error
+	if jsonOutput(c) {
+		outErr = writeJSON(e.stdout, j)
+	} else {
+		outErr = writeBenchText(e.stdout, j)
+	}
+	switch {
+	case runErr != nil:
+		return runErr
+	case outErr != nil:
+		return outErr
+	case res.Ops == 0 && res.Errors > 0:
+		return fmt.Errorf("bench: all %s failed; the first: %w", plural(res.Errors, "operation"), res.FirstErr)
+	case res.Ops == 0:
+		return fmt.Errorf("bench: no operation completed within --duration %v", s.duration)
+	case res.Errors > 0:
+		// Reported, but the figures stand: exit 0.
+		fmt.Fprintf(e.stderr, "arbor: bench: %s failed; the first: %s\n", plural(res.Errors, "operation"), oneLine(res.FirstErr.Error()))
+	}
+	return nil
+}
+
+// runBench sets the workload up, runs it and cleans up. It returns the
+// measurement, if the run got that far, and the first error.
+func runBench(ctx context.Context, s benchSpec, progress io.Writer) (res *loadgen.Result, err error) {
+	// Cleanup and closing run even when ctx was interrupted, each
+	// request bounded by --timeout.
+	after := context.WithoutCancel(ctx)
+	admin, err := connectOne(ctx, s, 0)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer func() {
+		if cerr := closeSession(after, admin); cerr != nil && err == nil {
+			err = &opError{op: "bench: close", err: cerr}
+		}
+	}()
+
+	b := &benchRun{spec: s, admin: admin, value: bytes.Repeat([]byte{'v'}, s.valueSize)}
+	// Cleanup is deferred before setup so that a setup that fails half
+	// way still removes what it did.
+	defer func() {
+		if s.keep {
+			return
+		}
+		if cerr := b.cleanup(after); cerr != nil && err == nil {
+			err = fmt.Errorf("bench: cleanup: %w", cerr)
+		}
+	}()
+	if err := b.setup(ctx); err != nil {
+		return nil, fmt.Errorf("bench: setup: %w", err)
+	}
+	defer func() {
+		// Sessions end before cleanup (deferred earlier, so it runs
+		// later): their ephemeral lock nodes go with them.
+		b.closeSessions(after)
+	}()
+	if err := b.connect(ctx); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+
+	cfg := loadgen.Config{
+		Clients:  s.clients,
+		Warmup:   s.warmup,
+		Duration: s.duration,
+		MaxOps:   s.maxOps,
+		Progress: func(p loadgen.Progress) { writeBenchProgress(progress, p) },
+	}
+	if s.workload == "watch" {
+		cfg.Clients = 1 // the one writer; the watchers are not loadgen's
+	}
+	res, err = loadgen.Run(ctx, cfg, b.op())
+	if err != nil {
+		if ctx.Err() != nil {
+			err = &opError{op: "bench", err: ctx.Err()}
+		}
+		return res, err
+	}
+	return res, nil
+}
+
+// benchRun is one run's state. The per-client slices are indexed by the
+// loadgen client and touched only by its goroutine during the run.
+type benchRun struct {
+	spec  benchSpec
+	admin *client.Client // setup and cleanup
+	value []byte
+
+	// created lists the directories this run created, outermost first.
+	created []string
+	// seqStart is the sequential counter of ROOT/create before the run,
+	// once seqKnown (create).
+	seqStart int32
+	seqKnown bool
+	// dataPaths are the nodes set, get and mixed work on.
+	dataPaths []string
+
+	clients []*client.Client
+	rngs    []*rand.Rand
+	mutexes []*recipes.Mutex
+
+	watchers []*client.Client
+	tracker  *watchTracker
+	watchWG  sync.WaitGroup
+}
+
+// dir returns the workload's node: ROOT/WORKLOAD.
+func (b *benchRun) dir() string { return b.spec.root + "/" + b.spec.workload }
+
+// setup creates ROOT, ROOT/WORKLOAD and what the workload reads or writes.
+func (b *benchRun) setup(ctx context.Context) error {
+	if err := b.ensureDir(ctx, b.spec.root); err != nil {
+		return err
+	}
+	dir := b.dir()
+	switch b.spec.workload {
+	case "set", "get", "mixed":
+		dir = b.spec.root + "/data"
+	}
+	if b.spec.workload == "watch" {
+		return b.put(ctx, dir)
+	}
+	if err := b.ensureDir(ctx, dir); err != nil {
+		return err
+	}
+	switch b.spec.workload {
+	case "create":
+		n, err := b.creations(ctx)
+		if err != nil {
+			return err
+		}
+		b.seqStart, b.seqKnown = n, true
+	case "set", "get", "mixed":
+		b.dataPaths = make([]string, benchDataNodes)
+		for i := range b.dataPaths {
+			b.dataPaths[i] = dir + "/" + strconv.Itoa(i)
+		}
+		return b.putAll(ctx, b.dataPaths)
+	}
+	return nil
+}
+
+// ensureDir creates path, empty, unless it exists; it remembers a
+// creation for cleanup.
+func (b *benchRun) ensureDir(ctx context.Context, path string) error {
+	rctx, cancel := context.WithTimeout(ctx, b.spec.timeout)
+	defer cancel()
+	_, err := b.admin.Create(rctx, path, nil)
+	switch {
+	case err == nil:
+		b.created = append(b.created, path)
+	case !errors.Is(err, client.ErrNodeExists):
+		return &opError{op: "create", path: path, err: err}
+	}
+	return nil
+}
+
+// put creates path with the run's value, or sets it if it exists.
+func (b *benchRun) put(ctx context.Context, path string) error {
+	rctx, cancel := context.WithTimeout(ctx, b.spec.timeout)
+	defer cancel()
+	_, err := b.admin.Create(rctx, path, b.value)
+	if errors.Is(err, client.ErrNodeExists) {
+		if _, err := b.admin.Set(rctx, path, b.value, -1); err != nil {
+			return &opError{op: "set", path: path, err: err}
+		}
+		return nil
+	}
+	if err != nil {
+		return &opError{op: "create", path: path, err: err}
+	}
+	return nil
+}
+
+// putAll puts paths in Multi batches; a batch that finds a node already
+// there (a run with --keep left it) is done one node at a time.
+func (b *benchRun) putAll(ctx context.Context, paths []string) error {
+	batch := min(setupBatchOps, max(1, setupBatchBytes/(len(b.value)+benchNodeOverhead)))
+	for lo := 0; lo < len(paths); lo += batch {
+		chunk := paths[lo:min(lo+batch, len(paths))]
+		ops := make([]client.Op, len(chunk))
+		for i, p := range chunk {
+			ops[i] = client.CreateOp(p, b.value)
+		}
+		rctx, cancel := context.WithTimeout(ctx, b.spec.timeout)
+		_, err := b.admin.Multi(rctx, ops...)
+		cancel()
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, client.ErrNodeExists) {
+			return &opError{op: "create", path: chunk[0], err: err}
+		}
+		for _, p := range chunk {
+			if err := b.put(ctx, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// creations returns ROOT/create's sequential counter: the number of
+// children ever created under it. Its Stat has it as (cversion +
+// children) / 2, since cversion counts creations plus deletions.
+func (b *benchRun) creations(ctx context.Context) (int32, error) {
+	rctx, cancel := context.WithTimeout(ctx, b.spec.timeout)
+	defer cancel()
+	st, err := b.admin.Exists(rctx, b.dir())
+	if err != nil {
+		return 0, &opError{op: "exists", path: b.dir(), err: err}
+	}
+	return int32((int64(st.Cversion) + int64(st.NumChildren)) / 2), nil
+}
+
+// cleanup deletes the nodes the workload wrote, then the directories the
+// run created, innermost first, if nothing else is left in them.
+func (b *benchRun) cleanup(ctx context.Context) error {
+	var err error
+	switch {
+	case b.spec.workload == "create" && b.seqKnown:
+		// Every node created since setup, including those whose create
+		// was cut short by the run's end after it took effect: the
+		// counter is the member's. They are named as they are deleted,
+		// since a long run may have made millions.
+		n, cerr := b.creations(ctx)
+		if cerr != nil {
+			if !errors.Is(cerr, client.ErrNoNode) {
+				return cerr
+			}
+			n = b.seqStart // the directory is gone, and its nodes with it
+		}
+		prefix := b.dir() + "/n-"
+		err = b.deleteAll(ctx, int(n-b.seqStart), func(i int) string { return zpath.Sequential(prefix, b.seqStart+int32(i)) })
+	case len(b.dataPaths) > 0:
+		err = b.deleteAll(ctx, len(b.dataPaths), func(i int) string { return b.dataPaths[i] })
+	case b.spec.workload == "watch":
+		err = b.deleteAll(ctx, 1, func(int) string { return b.dir() })
+	}
+	if err != nil {
+		return err
+	}
+	for i := len(b.created) - 1; i >= 0; i-- {
+		rctx, cancel := context.WithTimeout(ctx, b.spec.timeout)
+		err := b.admin.Delete(rctx, b.created[i], -1)
+		cancel()
+		switch {
+		case errors.Is(err, client.ErrNotEmpty):
+			// Someone else's nodes are in it: leave them, and it.
+			return nil
+		case err != nil && !errors.Is(err, client.ErrNoNode):
+			return &opError{op: "delete", path: b.created[i], err: err}
+		}
+	}
+	return nil
+}
+
+// deleteAll deletes the n nodes path(0) ... path(n-1) in Multi batches; a
+// batch that misses a node is done one node at a time, as a missing node
+// is not an error.
+func (b *benchRun) deleteAll(ctx context.Context, n int, path func(i int) string) error {
+	for lo := 0; lo < n; lo += deleteBatchOps {
+		chunk := make([]string, min(deleteBatchOps, n-lo))
+		ops := make([]client.Op, len(chunk))
+		for i := range chunk {
+			chunk[i] = path(lo + i)
+			ops[i] = client.DeleteOp(chunk[i], -1)
+		}
+		rctx, cancel := context.WithTimeout(ctx, b.spec.timeout)
+		_, err := b.admin.Multi(rctx, ops...)
+		cancel()
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, client.ErrNoNode) {
+			return &opError{op: "delete", path: chunk[0], err: err}
+		}
+		for _, p := range chunk {
+			rctx, cancel := context.WithTimeout(ctx, b.spec.timeout)
+			err := b.admin.Delete(rctx, p, -1)
+			cancel()
+			if err != nil && !errors.Is(err, client.ErrNoNode) {
+				return &opError{op: "delete", path: p, err: err}
+			}
+		}
+	}
+	return nil
+}
+
+// connectOne opens session i on the servers, starting with server i mod
+// n: sessions are spread round-robin, and each moves on to the next
+// server only if its own is down.
+func connectOne(ctx context.Context, s benchSpec, i int) (*client.Client, error) {
+	k := i % len(s.servers)
+	servers := append(slices.Clone(s.servers[k:]), s.servers[:k]...)
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	cl, err := client.Connect(cctx, servers, client.WithSessionTimeout(s.sessionTimeout), client.WithOrderedServers())
+	if err != nil {
+		return nil, &opError{op: "connect", path: servers[0], err: err}
+	}
+	return cl, nil
+}
+
+// connect opens the clients' sessions and, for watch, the watchers'
+// with their watches, a bounded number at a time.
+func (b *benchRun) connect(ctx context.Context) error {
+	n := b.spec.clients
+	if b.spec.workload == "watch" {
+		n = 1
+	}
+	b.clients = make([]*client.Client, n)
+	err := parallel(ctx, n, clientConnects, func(ctx context.Context, i int) error {
+		cl, err := connectOne(ctx, b.spec, i)
+		if err != nil {
+			return fmt.Errorf("client %d: %w", i, err)
+		}
+		b.clients[i] = cl
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	switch b.spec.workload {
+	case "set", "get", "mixed":
+		b.rngs = make([]*rand.Rand, n)
+		seed := rand.Uint64()
+		for i := range b.rngs {
+			b.rngs[i] = rand.New(rand.NewPCG(seed, uint64(i)))
+		}
+	case "lock":
+		b.mutexes = make([]*recipes.Mutex, n)
+		for i, cl := range b.clients {
+			b.mutexes[i] = recipes.NewMutex(cl, b.dir())
+		}
+	case "watch":
+		return b.connectWatchers(ctx)
+	}
+	return nil
+}
+
+func (b *benchRun) connectWatchers(ctx context.Context) error {
+	w := b.spec.watchers
+	b.watchers = make([]*client.Client, w)
+	b.tracker = newWatchTracker(w)
+	return parallel(ctx, w, watcherConnects, func(ctx context.Context, i int) error {
+		// The writer is session 0 of the round-robin; watchers follow.
+		cl, err := connectOne(ctx, b.spec, i+1)
+		if err != nil {
+			return fmt.Errorf("watcher %d: %w", i, err)
+		}
+		b.watchers[i] = cl
+		wctx, cancel := context.WithTimeout(ctx, b.spec.timeout)
+		defer cancel()
+		wt, err := cl.AddWatch(wctx, b.dir(), false)
+		if err != nil {
+			return fmt.Errorf("watcher %d: %w", i, &opError{op: "addwatch", path: b.dir(), err: err})
+		}
+		b.watchWG.Add(1)
+		go func() {
+			defer b.watchWG.Done()
+			for ev := range wt.Events() {
+				b.tracker.observe(i, ev.Zxid, time.Now())
+			}
+			why := wt.Err()
+			if why == nil {
+				why = errors.New("watch ended")
+			}
+			b.tracker.fail(fmt.Errorf("watcher %d: %w", i, why))
+		}()
+		return nil
+	})
+}
+
+// closeSessions closes every session the run opened, a bounded number at
+// a time, and waits for the watchers' goroutines.
+func (b *benchRun) closeSessions(ctx context.Context) {
+	all := append(slices.Clone(b.clients), b.watchers...)
+	_ = parallel(ctx, len(all), watcherConnects, func(ctx context.Context, i int) error {
+		if all[i] != nil {
+			// A session that fails to close expires on its own.
+			_ = closeSession(ctx, all[i])
+		}
+		return nil
+	})
+	b.watchWG.Wait()
+}
+
+// op returns the workload's operation.
+func (b *benchRun) op() loadgen.Op {
+	switch b.spec.workload {
+	case "create":
+		prefix := b.dir() + "/n-"
+		return loadgen.Timed(func(ctx context.Context, c int) error {
+			_, err := b.clients[c].Create(ctx, prefix, b.value, client.WithMode(client.ModePersistentSequential))
+			return err
+		})
+	case "set":
+		return loadgen.Timed(func(ctx context.Context, c int) error {
+			_, err := b.clients[c].Set(ctx, b.dataPaths[b.rngs[c].IntN(len(b.dataPaths))], b.value, -1)
+			return err
+		})
+	case "get":
+		return loadgen.Timed(func(ctx context.Context, c int) error {
+			_, _, err := b.clients[c].Get(ctx, b.dataPaths[b.rngs[c].IntN(len(b.dataPaths))])
+			return err
+		})
+	case "mixed":
+		return loadgen.Timed(func(ctx context.Context, c int) error {
+			r := b.rngs[c]
+			p := b.dataPaths[r.IntN(len(b.dataPaths))]
+			if r.Float64() < benchGetFraction {
+				_, _, err := b.clients[c].Get(ctx, p)
+				return err
+			}
+			_, err := b.clients[c].Set(ctx, p, b.value, -1)
+			return err
+		})
+	case "lock":
+		return loadgen.Timed(b.lockOnce)
+	case "watch":
+		return b.watchOnce
+	}
+	panic("bench: no op for workload " + b.spec.workload) // benchSpecFrom admits no other
+}
+
+// lockOnce acquires and releases client c's lock.
+func (b *benchRun) lockOnce(ctx context.Context, c int) error {
+	m := b.mutexes[c]
+	if err := m.Lock(ctx); err != nil {
+		return err
+	}
+	if err := m.Unlock(ctx); err != nil {
+		// The value may still think it holds the lock; start afresh.
+		// Its node goes when the session does, or when deleted.
+		b.mutexes[c] = recipes.NewMutex(b.clients[c], b.dir())
+		return err
+	}
+	return nil
+}
+
+// watchOnce sets the watched node and returns the time from the set's
+// acknowledgement until the last watcher had an event for it.
+func (b *benchRun) watchOnce(ctx context.Context, _ int) (time.Duration, error) {
+	st, err := b.clients[0].Set(ctx, b.dir(), b.value, -1)
+	if err != nil {
+		return 0, err
+	}
+	acked := time.Now()
+	last, err := b.tracker.await(ctx, uint64(st.Mzxid))
+	if err != nil {
+		return 0, err
+	}
+	// A watcher may hear of the write before the writer does: then
+	// the latency is 0.
+	return last.Sub(acked), nil
+}
+
+// watchTracker follows what each watcher has seen, for the writer to wait
+// until all have seen its write. One goroutine per watcher calls observe;
+// the writer calls await, one write at a time.
+type watchTracker struct {
+	mu sync.Mutex
+	// seenZxid and seenAt are each watcher's latest event: its zxid and
+	// when it arrived.
+	seenZxid []uint64
+	seenAt   []time.Time
+	// target is the zxid awaited (0: none); pending counts the watchers
+	// yet to see it, and last is the latest arrival among the others.
+	target  uint64
+	pending int
+	last    time.Time
+	done    chan struct{} // closed when pending reaches 0
+	// err is why a watcher ended; failed is closed with it.
+	err    error
+	failed chan struct{}
+}
+
+func newWatchTracker(watchers int) *watchTracker {
+	return &watchTracker{
+		seenZxid: make([]uint64, watchers),
+		seenAt:   make([]time.Time, watchers),
+		failed:   make(chan struct{}),
+	}
+}
+
+// observe records that watcher i received an event of zxid at at.
+func (t *watchTracker) observe(i int, zxid uint64, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	prev := t.seenZxid[i]
+	if zxid <= prev {
+		return
+	}
+	t.seenZxid[i], t.seenAt[i] = zxid, at
+	if t.target != 0 && prev < t.target && zxid >= t.target {
+		if at.After(t.last) {
+			t.last = at
+		}
+		t.pending--
+		if t.pending == 0 {
+			close(t.done)
+		}
+	}
+}
+
+// fail records that a watcher ended: no write can be seen by all now.
+func (t *watchTracker) fail(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err == nil {
+		t.err = err
+		close(t.failed)
+	}
+}
+
+// await waits until every watcher has seen an event of zxid or later,
+// and returns when the last of them did.
+func (t *watchTracker) await(ctx context.Context, zxid uint64) (time.Time, error) {
+	t.mu.Lock()
+	if t.err != nil {
+		t.mu.Unlock()
+		return time.Time{}, t.err
+	}
+	t.target, t.pending, t.last = zxid, 0, time.Time{}
+	for i, z := range t.seenZxid {
+		if z >= zxid {
+			if t.seenAt[i].After(t.last) {
+				t.last = t.seenAt[i]
+			}
+		} else {
+			t.pending++
+		}
+	}
+	if t.pending == 0 {
+		last := t.last
+		t.target = 0
+		t.mu.Unlock()
+		return last, nil
+	}
+	done := make(chan struct{})
+	t.done = done
+	t.mu.Unlock()
+
+	var err error
+	select {
+	case <-done:
+	case <-t.failed:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.target = 0
+	if err == nil && t.pending > 0 {
+		err = t.err
+	}
+	return t.last, err
+}
+
+// parallel calls fn(ctx, i) for i in [0, n), at most limit at a time, and
+// returns the first error; once one fails, the calls not yet started are
+// not made and ctx of those running is cancelled.
+func parallel(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	sem := make(chan struct{}, limit)
+	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := fn(ctx, i); err != nil {
+				once.Do(func() { firstErr = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		// Cancelled from outside: report it, as the work is not done.
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}
