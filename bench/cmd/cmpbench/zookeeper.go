@@ -86,7 +86,7 @@ func zkConnect(ctx context.Context, server string) (*zk.Conn, error) {
 			}
 		case <-ctx.Done():
 			conn.Close()
-			return nil, fmt.Errorf("connect to %s: no session within %v: %w", server, zkConnectTimeout, ctx.Err())
+			return nil, fmt.Errorf("connect to %s: no session granted: %w", server, ctx.Err())
 		}
 	}
 }
