@@ -311,19 +311,18 @@ func (e *etcd) closeClients() {
 	if e.stopWatching != nil {
 		e.stopWatching()
 	}
-	for _, s := range e.sessions {
-		if s != nil {
+	closeAll(len(e.sessions), func(i int) {
+		if e.sessions[i] != nil {
 			// Revokes the lease, so that no contender's key is left.
-			s.Close()
+			e.sessions[i].Close()
 		}
-	}
-	for _, clients := range [][]*clientv3.Client{e.clients, e.watchers} {
-		for _, cli := range clients {
-			if cli != nil {
-				cli.Close()
-			}
+	})
+	clients := append(e.clients[:len(e.clients):len(e.clients)], e.watchers...)
+	closeAll(len(clients), func(i int) {
+		if clients[i] != nil {
+			clients[i].Close()
 		}
-	}
+	})
 	e.watching.Wait()
 	e.sessions, e.mutexes, e.clients, e.watchers = nil, nil, nil, nil
 }

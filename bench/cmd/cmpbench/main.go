@@ -198,8 +198,20 @@ func forEach(ctx context.Context, n, parallel int, f func(ctx context.Context, i
 	return ctx.Err()
 }
 
-// setupParallelism is how many sessions setup opens at a time.
+// setupParallelism is how many sessions setup opens (or closeClients
+// closes) at a time.
 const setupParallelism = 32
+
+// closeAll calls closeOne(i) for i in [0, n), setupParallelism at a time:
+// ending a ZooKeeper session is a transaction, and ten thousand of them
+// one after the other would take a while.
+func closeAll(n int, closeOne func(i int)) {
+	// Nothing fails and nothing is cancelled, so the error is always nil.
+	_ = forEach(context.Background(), n, setupParallelism, func(_ context.Context, i int) error {
+		closeOne(i)
+		return nil
+	})
+}
 
 // fillValue returns n bytes of printable filler.
 func fillValue(n int) []byte {

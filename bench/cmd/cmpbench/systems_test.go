@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-zookeeper/zk"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -58,6 +60,61 @@ func TestZooKeeperWorkloads(t *testing.T) {
 		count(root)
 		return 1 + n
 	})
+}
+
+// TestZooKeeperWatchRace checks that a ZooKeeper watcher sees every
+// version even when a change lands between its event and its re-arm.
+// Two sets in one multi always do that (they fire one event between
+// them, and the re-read shows both); two sets in quick succession take
+// either path. Every wait for the second set must end.
+func TestZooKeeperWatchRace(t *testing.T) {
+	addr := startZooKeeper(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg, err := parseFlags([]string{"-system", "zookeeper", "-servers", addr, "-workload", "watch",
+		"-watchers", "3", "-root", "/cmpbench-race"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := newZooKeeper(cfg)
+	defer z.close()
+	if err := z.setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		z.closeClients()
+		if err := z.cleanup(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	writer := z.clients[0]
+	path := cfg.root + "/watch"
+	for round := range 100 {
+		var version int32
+		if round%2 == 0 {
+			set := &zk.SetDataRequest{Path: path, Version: -1}
+			res, err := writer.Multi(set, set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			version = res[1].Stat.Version
+		} else {
+			if _, err := writer.Set(path, nil, -1); err != nil {
+				t.Fatal(err)
+			}
+			stat, err := writer.Set(path, nil, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			version = stat.Version
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+		_, err = z.tracker.wait(wctx, int64(version))
+		wcancel()
+		if err != nil {
+			t.Fatalf("round %d: wait for version %d: %v", round, version, err)
+		}
+	}
 }
 
 // TestEtcdWorkloads runs every workload for a second against an etcd

@@ -235,13 +235,21 @@ func (z *zooKeeper) watch(i int, conn *zk.Conn, path string, version int64, even
 			return
 		}
 		seen := int64(stat.Version)
-		at := eventAt
-		if seen != version+1 {
-			at = time.Now()
-		}
-		z.tracker.saw(i, seen, at)
+		z.tracker.saw(i, seen, zkSeenAt(version, seen, eventAt, time.Now()))
 		version, events = seen, next
 	}
+}
+
+// zkSeenAt is when a watcher learnt of version read, having read version
+// last before an event at eventAt and a re-read that returned at readAt.
+// One change since the last read is the one the event announced; more
+// mean that the newest landed after the event (and fired none, the watch
+// being spent), so only the re-read told of it.
+func zkSeenAt(last, read int64, eventAt, readAt time.Time) time.Time {
+	if read == last+1 {
+		return eventAt
+	}
+	return readAt
 }
 
 func (z *zooKeeper) op(ctx context.Context, c int) (time.Duration, error) {
@@ -334,13 +342,12 @@ func (z *zooKeeper) lockOnce(ctx context.Context, c int) error {
 }
 
 func (z *zooKeeper) closeClients() {
-	for _, conns := range [][]*zk.Conn{z.clients, z.watchers} {
-		for _, conn := range conns {
-			if conn != nil {
-				conn.Close()
-			}
+	conns := append(z.clients[:len(z.clients):len(z.clients)], z.watchers...)
+	closeAll(len(conns), func(i int) {
+		if conns[i] != nil {
+			conns[i].Close()
 		}
-	}
+	})
 	z.clients, z.watchers = nil, nil
 }
 
