@@ -56,6 +56,7 @@ type etcd struct {
 	tracker      *watchTracker
 }
 
+// newEtcd returns a driver of etcd for cfg; setup connects it.
 func newEtcd(cfg config) *etcd {
 	e := &etcd{
 		cfg:      cfg,

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -165,6 +166,32 @@ func checkWorkloads(t *testing.T, system, addr string, nodes func(t *testing.T, 
 		rep := runJSON(t, args)
 		if rep.Ops < 50 || rep.Ops > 50+int64(rep.Clients) {
 			t.Errorf("%d ops with -max-ops 50 and %d clients; want 50 to %d", rep.Ops, rep.Clients, 50+rep.Clients)
+		}
+	})
+	t.Run("interrupted", func(t *testing.T) {
+		// A signal in the middle of the measurement (here: the first
+		// progress line) ends the run: it reports what it measured,
+		// fails, and still cleans up.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var stdout bytes.Buffer
+		stderr := &cancelOnWrite{cancel: cancel}
+		args := append(base[:len(base):len(base)], "-workload", "create", "-duration", "10m")
+		if code := runCommand(ctx, args, &stdout, stderr); code != exitFailed {
+			t.Errorf("exit status %d, want %d", code, exitFailed)
+		}
+		var rep report
+		if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+			t.Fatalf("stdout %q: %v", stdout.String(), err)
+		}
+		if rep.Ops <= 0 || rep.Errors != 0 {
+			t.Errorf("%d ops, %d errors before the interruption; want some ops and no errors", rep.Ops, rep.Errors)
+		}
+		if want := "run ended early: context canceled"; !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr %q, want %q", stderr.String(), want)
+		}
+		if n := nodes(t, "/arbor-bench"); n != 0 {
+			t.Errorf("%d nodes left under /arbor-bench after the interrupted run; want none", n)
 		}
 	})
 	t.Run("keep", func(t *testing.T) {
@@ -382,4 +409,25 @@ func startEtcd(t *testing.T) string {
 		return err
 	})
 	return client
+}
+
+// cancelOnWrite is a stderr that cancels a run on the first line written
+// to it (the first progress line, when all goes well).
+type cancelOnWrite struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	cancel context.CancelFunc
+}
+
+func (w *cancelOnWrite) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.cancel()
+	return w.buf.Write(p)
+}
+
+func (w *cancelOnWrite) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

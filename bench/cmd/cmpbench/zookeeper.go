@@ -47,6 +47,7 @@ type zooKeeper struct {
 	tracker  *watchTracker
 }
 
+// newZooKeeper returns a driver of ZooKeeper for cfg; setup connects it.
 func newZooKeeper(cfg config) *zooKeeper {
 	return &zooKeeper{cfg: cfg, value: fillValue(cfg.valueBytes), rngs: newRands(loadClients(cfg))}
 }
