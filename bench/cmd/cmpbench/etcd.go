@@ -25,6 +25,9 @@ const (
 	// etcdBatchOps is how many puts one setup transaction holds (etcd
 	// refuses more than --max-txn-ops, 128 by default).
 	etcdBatchOps = 100
+	// etcdBatchBytes bounds the data one setup transaction carries, below
+	// etcd's request limit (--max-request-bytes, 1.5 MiB by default).
+	etcdBatchBytes = 1 << 20
 	// etcdDeleteBatch is how many keys one cleanup range delete removes,
 	// so that a million keys do not go in one transaction.
 	etcdDeleteBatch = 10_000
@@ -129,8 +132,10 @@ func (e *etcd) setupData(ctx context.Context) error {
 	for i := range e.keys {
 		e.keys[i] = e.cfg.root + "/data/" + strconv.Itoa(i)
 	}
-	for start := 0; start < len(e.keys); start += etcdBatchOps {
-		batch := e.keys[start:min(start+etcdBatchOps, len(e.keys))]
+	// Each put carries the value and about a hundred bytes more.
+	batchOps := max(1, min(etcdBatchOps, etcdBatchBytes/(len(e.value)+100)))
+	for start := 0; start < len(e.keys); start += batchOps {
+		batch := e.keys[start:min(start+batchOps, len(e.keys))]
 		ops := make([]clientv3.Op, len(batch))
 		for i, k := range batch {
 			ops[i] = clientv3.OpPut(k, e.value)

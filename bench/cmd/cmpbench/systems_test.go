@@ -202,6 +202,13 @@ func checkWorkloads(t *testing.T, system, addr string, nodes func(t *testing.T, 
 		if n := nodes(t, root); n < int(rep.Ops) {
 			t.Errorf("%d nodes left under %s after %d creates with -keep; want at least as many", n, root, rep.Ops)
 		}
+		// Twice, so that the second finds the data nodes there.
+		for range 2 {
+			runJSON(t, append(base[:len(base):len(base)], "-workload", "set", "-root", root, "-keep", "-max-ops", "20"))
+			if n := nodes(t, root); n < int(rep.Ops)+dataNodes {
+				t.Errorf("%d nodes left under %s after a set run with -keep; want at least %d", n, root, int(rep.Ops)+dataNodes)
+			}
+		}
 		// A run without -keep removes everything under its root,
 		// what earlier runs left included.
 		runJSON(t, append(base[:len(base):len(base)], "-workload", "set", "-root", root, "-max-ops", "20"))

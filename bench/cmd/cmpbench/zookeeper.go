@@ -20,6 +20,10 @@ const (
 	// zkBatchOps is how many operations one multi of the setup or the
 	// cleanup holds: about 40 KiB of deletes, far below jute.maxbuffer.
 	zkBatchOps = 1000
+	// zkBatchBytes bounds the data one multi of the setup carries: a
+	// request over the server's jute.maxbuffer (1 MiB by default) makes
+	// it drop the connection.
+	zkBatchBytes = 256 << 10
 	// zkMaxDepth bounds the walk of the cleanup; the workloads make
 	// nodes two levels below the root.
 	zkMaxDepth = 8
@@ -151,8 +155,8 @@ func zkEnsure(conn *zk.Conn, path string, data []byte) error {
 	return nil
 }
 
-// setupData makes the 1,000 data nodes, a multi per batch; a batch that
-// fails (some nodes exist from a run with -keep) goes node by node.
+// setupData makes the 1,000 data nodes, a multi per batch; a batch with
+// nodes that exist already (left by a run with -keep) goes node by node.
 func (z *zooKeeper) setupData() error {
 	parent := z.cfg.root + "/data"
 	if err := zkEnsure(z.admin, parent, nil); err != nil {
@@ -162,13 +166,19 @@ func (z *zooKeeper) setupData() error {
 	for i := range z.paths {
 		z.paths[i] = parent + "/" + strconv.Itoa(i)
 	}
-	for batch := range slices.Chunk(z.paths, zkBatchOps) {
+	// Each create carries the value and about a hundred bytes more.
+	batchOps := max(1, min(zkBatchOps, zkBatchBytes/(len(z.value)+100)))
+	for batch := range slices.Chunk(z.paths, batchOps) {
 		ops := make([]any, len(batch))
 		for i, p := range batch {
 			ops[i] = &zk.CreateRequest{Path: p, Data: z.value, Acl: zkACL()}
 		}
-		if _, err := z.admin.Multi(ops...); err == nil {
+		_, err := z.admin.Multi(ops...)
+		if err == nil {
 			continue
+		}
+		if !errors.Is(err, zk.ErrNodeExists) {
+			return fmt.Errorf("create %s...: %w", batch[0], err)
 		}
 		for _, p := range batch {
 			if err := zkEnsure(z.admin, p, z.value); err != nil {
@@ -220,7 +230,10 @@ func (z *zooKeeper) setupWatchers(ctx context.Context) error {
 func (z *zooKeeper) watch(i int, conn *zk.Conn, path string, version int64, events <-chan zk.Event) {
 	// Bounded by the session: closing it ends the watch with an error.
 	for {
-		ev := <-events
+		ev, ok := <-events
+		if !ok {
+			return
+		}
 		eventAt := time.Now()
 		if ev.Err != nil || ev.Type == zk.EventNotWatching {
 			if !errors.Is(ev.Err, zk.ErrClosing) {
