@@ -56,46 +56,86 @@ func cells(t *testing.T, out, first string) []string {
 	return nil
 }
 
+// loadRows returns the load table's rows by "workload/members/system",
+// the group's labels carried down to its later rows.
+func loadRows(t *testing.T, out string) map[string][]string {
+	t.Helper()
+	rows := map[string][]string{}
+	var workload, members, clients string
+	in := false
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "| workload |") {
+			in = true
+			continue
+		}
+		if !in || strings.HasPrefix(line, "|---") {
+			continue
+		}
+		if !strings.HasPrefix(line, "| ") {
+			break
+		}
+		parts := strings.Split(strings.Trim(line, "|"), " | ")
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
+		}
+		if parts[0] != "" {
+			workload, members, clients = parts[0], parts[1], parts[2]
+		}
+		parts[0], parts[1], parts[2] = workload, members, clients
+		rows[workload+"/"+members+"/"+parts[3]] = parts
+	}
+	return rows
+}
+
 func TestLoadTable(t *testing.T) {
 	out := renderString(t, sample)
 	header := cells(t, out, "workload")
-	want := []string{"workload", "members", "clients",
-		"arbor ops/s", "ZooKeeper ops/s", "etcd ops/s", "arbor ÷ ZooKeeper", "arbor ÷ etcd",
-		"arbor p50 ms", "ZooKeeper p50 ms", "etcd p50 ms",
-		"arbor p99 ms", "ZooKeeper p99 ms", "etcd p99 ms",
-		"p99 arbor ÷ ZooKeeper (lower is better)", "p99 arbor ÷ etcd (lower is better)"}
+	want := []string{"workload", "members", "clients", "system", "ops/s", "p50 ms", "p99 ms",
+		"arbor's ops/s ÷ this", "arbor's p99 ÷ this (lower is better)"}
 	if strings.Join(header, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("header\n got %q\nwant %q", header, want)
 	}
-	rows := []struct {
-		first string
-		want  []string
-	}{
-		// 21213.1 / 26800 = 0.79; 21213.1 / 7070.7 = 3.00; p99 13.2 / 6.6 = 2.00, 13.2 / 26.4 = 0.50.
-		{"create, 100 B", []string{"create, 100 B", "1", "64", "21,213", "26,800", "7,071 (2 errors)", "0.79×", "3.00×",
-			"2.41", "1.90", "9.10", "13.2", "6.60", "26.4", "2.00×", "0.50×"}},
-		// arbor's median of three runs is the 80,000 one; etcd failed, so no ratio.
-		{"get, 1 KiB", []string{"get, 1 KiB", "3", "64", "80,000", "40,000", "failed", "2.00×", "—",
-			"0.700", "1.20", "—", "4.00", "3.10", "—", "1.29×", "—"}},
-		{"watch, 16 watchers", []string{"watch, 16 watchers", "1", "4", "—", "—", "1,000", "—", "—",
-			"—", "—", "0.500", "—", "—", "1.00", "—", "—"}},
-		// The two lock rows join although the tools report different value sizes.
-		{"lock", []string{"lock", "1", "8", "1,200", "730", "—", "1.64×", "—",
-			"6.00", "10.0", "—", "12.0", "24.0", "—", "0.50×", "—"}},
+	if !strings.Contains(out, "|---|---:|---:|---|---:|") {
+		t.Errorf("workload and system should be left-aligned:\n%s", out)
 	}
-	for _, r := range rows {
-		got := cells(t, out, r.first)
-		if strings.Join(got, "\n") != strings.Join(r.want, "\n") {
-			t.Errorf("row %q\n got %q\nwant %q", r.first, got, r.want)
+	rows := loadRows(t, out)
+	expect := [][]string{
+		{"create, 100 B", "1", "64", "arbor", "21,213", "2.41", "13.2", "", ""},
+		// 21213.1 / 26800 = 0.79; p99 13.2 / 6.6 = 2.00.
+		{"create, 100 B", "1", "64", "ZooKeeper", "26,800", "1.90", "6.60", "0.79×", "2.00×"},
+		// 21213.1 / 7070.7 = 3.00; 13.2 / 26.4 = 0.50.
+		{"create, 100 B", "1", "64", "etcd", "7,071 (2 errors)", "9.10", "26.4", "3.00×", "0.50×"},
+		// arbor's median of three runs is the 80,000 one.
+		{"get, 1 KiB", "3", "64", "arbor", "80,000", "0.700", "4.00", "", ""},
+		{"get, 1 KiB", "3", "64", "ZooKeeper", "40,000", "1.20", "3.10", "2.00×", "1.29×"},
+		{"get, 1 KiB", "3", "64", "etcd", "failed", "—", "—", "—", "—"},
+		// No arbor run in this row, so no ratios.
+		{"watch, 16 watchers", "1", "4", "etcd", "1,000", "0.500", "1.00", "—", "—"},
+		// The two lock rows join although the tools report different value sizes.
+		{"lock", "1", "8", "arbor", "1,200", "6.00", "12.0", "", ""},
+		{"lock", "1", "8", "ZooKeeper", "730", "10.0", "24.0", "1.64×", "0.50×"},
+	}
+	for _, w := range expect {
+		key := w[0] + "/" + w[1] + "/" + w[3]
+		got, ok := rows[key]
+		if !ok {
+			t.Errorf("no row %s in:\n%s", key, out)
+			continue
+		}
+		if strings.Join(got, "\n") != strings.Join(w, "\n") {
+			t.Errorf("row %s\n got %q\nwant %q", key, got, w)
 		}
 	}
-	// Rows come in workload order, whatever the input order.
-	order := []string{"| create, 100 B", "| get, 1 KiB", "| watch, 16 watchers", "| lock"}
+	if len(rows) != len(expect) {
+		t.Errorf("%d rows, want %d:\n%s", len(rows), len(expect), out)
+	}
+	// Groups come in workload order, arbor first in each, whatever the input order.
+	order := []string{"| create, 100 B | 1 | 64 | arbor |", "| get, 1 KiB | 3 | 64 | arbor |", "| watch, 16 watchers |", "| lock | 1 | 8 | arbor |"}
 	last := -1
 	for _, o := range order {
 		i := strings.Index(out, o)
-		if i < last {
-			t.Errorf("row %q is out of order", o)
+		if i < 0 || i < last {
+			t.Errorf("row %q is missing or out of order", o)
 		}
 		last = i
 	}
@@ -147,10 +187,16 @@ func TestFollowerRestartLabel(t *testing.T) {
 	if got[1] != "1.50 s" {
 		t.Errorf("restart cell %q, want 1.50 s", got[1])
 	}
-	// Without arbor there are no ratio columns.
-	out = renderString(t, `{"system":"etcd","workload":"set","members":1,"clients":4,"value_size":1024,"ops_per_sec":10,"p50_ms":1,"p99_ms":2}`)
-	if h := cells(t, out, "workload"); len(h) != 6 {
-		t.Errorf("header without arbor: %q", h)
+	// etcd's serializable variant gets its own row beside linearizable etcd.
+	out = renderString(t, `{"system":"arbor","workload":"get","members":1,"clients":4,"value_size":1024,"ops_per_sec":9000,"p50_ms":1,"p99_ms":2}
+{"system":"etcd-serializable","workload":"get","members":1,"clients":4,"value_size":1024,"ops_per_sec":6000,"p50_ms":1,"p99_ms":4}
+{"system":"etcd","workload":"get","members":1,"clients":4,"value_size":1024,"ops_per_sec":3000,"p50_ms":1,"p99_ms":8}`)
+	rows := loadRows(t, out)
+	if got := rows["get, 1 KiB/1/etcd, serializable reads"]; len(got) < 9 || got[7] != "1.50×" {
+		t.Errorf("serializable row %q", got)
+	}
+	if i, j := strings.Index(out, "| etcd |"), strings.Index(out, "| etcd, serializable reads |"); i < 0 || j < i {
+		t.Errorf("serializable etcd should follow etcd:\n%s", out)
 	}
 }
 
@@ -191,8 +237,8 @@ func TestFiles(t *testing.T) {
 	if err := run([]string{a, b}, nil, &out); err != nil {
 		t.Fatal(err)
 	}
-	got := cells(t, out.String(), "set, 1 KiB")
-	want := []string{"set, 1 KiB", "1", "4", "3,000", "2,000", "1.50×", "1.00", "1.00", "2.00", "4.00", "0.50×"}
+	got := loadRows(t, out.String())["set, 1 KiB/1/ZooKeeper"]
+	want := []string{"set, 1 KiB", "1", "4", "ZooKeeper", "2,000", "1.00", "4.00", "1.50×", "0.50×"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("row from two files\n got %q\nwant %q", got, want)
 	}

@@ -13,7 +13,9 @@ import (
 const reference = "arbor"
 
 // knownSystems fixes the column order; other systems follow by name.
-func knownSystems() []string { return []string{"arbor", "zookeeper", "etcd"} }
+func knownSystems() []string {
+	return []string{"arbor", "zookeeper", "etcd", "etcd-serializable"}
+}
 
 // knownWorkloads fixes the row order; other workloads follow by name.
 func knownWorkloads() []string { return []string{"create", "set", "get", "mixed", "watch", "lock"} }
@@ -164,84 +166,59 @@ func renderMachine(w io.Writer, m *machine) {
 	fmt.Fprintln(w)
 }
 
+// renderLoad writes one table: a group of rows per workload and cluster
+// size, one row per system, arbor's first, with arbor's ratios to the
+// others on their rows.
 func renderLoad(w io.Writer, results []result) {
 	names := make([]string, len(results))
 	for i, r := range results {
 		names[i] = r.System
 	}
 	systems := systemsOf(names)
-	others := otherSystems(systems)
-	hasRef := slices.Contains(systems, reference)
-
-	head := []string{"workload", "members", "clients"}
-	for _, s := range systems {
-		head = append(head, displayName(s)+" ops/s")
-	}
-	if hasRef {
-		for _, o := range others {
-			head = append(head, "arbor ÷ "+displayName(o))
-		}
-	}
-	for _, s := range systems {
-		head = append(head, displayName(s)+" p50 ms")
-	}
-	for _, s := range systems {
-		head = append(head, displayName(s)+" p99 ms")
-	}
-	if hasRef {
-		for _, o := range others {
-			head = append(head, "p99 arbor ÷ "+displayName(o)+" (lower is better)")
-		}
-	}
-	writeHeader(w, head, 1)
+	writeHeader(w, []string{"workload", "members", "clients", "system", "ops/s", "p50 ms", "p99 ms",
+		"arbor's ops/s ÷ this", "arbor's p99 ÷ this (lower is better)"}, "lrrlrrrrr")
 
 	var problems []string
 	for _, rw := range buildRows(results) {
-		cells := []string{workloadLabel(rw.key), strconv.Itoa(rw.key.members), strconv.Itoa(rw.key.clients)}
-		picked := map[string]result{}
+		ref, refOK := rw.pick(reference)
+		refOK = refOK && !ref.Failed
+		first := true
 		for _, s := range systems {
 			r, ok := rw.pick(s)
-			switch {
-			case !ok:
-				cells = append(cells, "—")
-			case r.Failed:
-				cells = append(cells, "failed")
-			default:
-				picked[s] = r
-				c := formatRate(r.OpsPerSec)
-				if r.Errors > 0 {
-					c += fmt.Sprintf(" (%s errors)", formatInt(r.Errors))
-				}
-				cells = append(cells, c)
+			if !ok {
+				continue
 			}
-			if ok && (r.Failed || r.Errors > 0) && r.FirstError != "" {
+			cells := []string{"", "", ""}
+			if first {
+				cells = []string{workloadLabel(rw.key), strconv.Itoa(rw.key.members), strconv.Itoa(rw.key.clients)}
+				first = false
+			}
+			cells = append(cells, displayName(s))
+			switch {
+			case r.Failed:
+				cells = append(cells, "failed", "—", "—", "—", "—")
+			default:
+				rate := formatRate(r.OpsPerSec)
+				if r.Errors > 0 {
+					rate += fmt.Sprintf(" (%s errors)", formatInt(r.Errors))
+				}
+				cells = append(cells, rate, formatMs(r.P50Ms), formatMs(r.P99Ms))
+				if s == reference {
+					cells = append(cells, "", "")
+				} else {
+					cells = append(cells, ratioCell(refOK, ref.OpsPerSec, r.OpsPerSec), ratioCell(refOK, ref.P99Ms, r.P99Ms))
+				}
+			}
+			if (r.Failed || r.Errors > 0) && r.FirstError != "" {
 				problems = append(problems, fmt.Sprintf("%s, %s, %s: %s", displayName(s), workloadLabel(rw.key), membersLabel(rw.key.members), r.FirstError))
 			}
+			writeRow(w, cells)
 		}
-		ref, refOK := picked[reference]
-		if hasRef {
-			for _, o := range others {
-				x, ok := picked[o]
-				cells = append(cells, ratioCell(refOK && ok, ref.OpsPerSec, x.OpsPerSec))
-			}
-		}
-		for _, s := range systems {
-			cells = append(cells, msCell(picked, s, func(r result) float64 { return r.P50Ms }))
-		}
-		for _, s := range systems {
-			cells = append(cells, msCell(picked, s, func(r result) float64 { return r.P99Ms }))
-		}
-		if hasRef {
-			for _, o := range others {
-				x, ok := picked[o]
-				cells = append(cells, ratioCell(refOK && ok, ref.P99Ms, x.P99Ms))
-			}
-		}
-		writeRow(w, cells)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "ops/s counts the operations completed in the measured part (watch: writes whose change reached every watcher; lock: acquire + release); p50 and p99 are in milliseconds (watch: from the write's acknowledgement to the last watcher's event). "+
-		"Each ratio is arbor's figure divided by the other system's: above 1 favours arbor for ops/s, below 1 favours arbor for p99 (lower is better). "+
+	fmt.Fprintln(w, "ops/s counts the operations completed in the measured part (watch: writes whose change reached every watcher; lock: acquire + release); "+
+		"p50 and p99 are in milliseconds (watch: from the write's acknowledgement to the last watcher's event). "+
+		"The ratios divide arbor's figure by the figure on their row: above 1 favours arbor for ops/s, below 1 favours arbor for p99 (lower is better). "+
 		"Where a system ran a row several times, its median run by ops/s is shown.")
 	if len(problems) > 0 {
 		fmt.Fprintln(w)
@@ -354,7 +331,7 @@ func renderFootprint(w io.Writer, fps []footprint) {
 			}
 			head = append(head, "arbor better if the ratio is")
 		}
-		writeHeader(w, head, 1)
+		writeHeader(w, head, "l"+strings.Repeat("r", len(head)-1))
 		for _, m := range footprintMetrics() {
 			name := m.name
 			if m.name == "restart after SIGKILL until serving" && size > 1 {
@@ -439,6 +416,8 @@ func displayName(system string) string {
 	switch system {
 	case "zookeeper":
 		return "ZooKeeper"
+	case "etcd-serializable":
+		return "etcd, serializable reads"
 	default:
 		return system
 	}
@@ -469,14 +448,6 @@ func workloadLabel(k rowKey) string {
 	return k.workload
 }
 
-func msCell(picked map[string]result, system string, f func(result) float64) string {
-	r, ok := picked[system]
-	if !ok {
-		return "—"
-	}
-	return formatMs(f(r))
-}
-
 // ratioCell formats a ÷ b, or a dash when either is missing or b is zero.
 func ratioCell(ok bool, a, b float64) string {
 	if !ok || b <= 0 || a <= 0 {
@@ -485,11 +456,13 @@ func ratioCell(ok bool, a, b float64) string {
 	return fmt.Sprintf("%.2f×", a/b)
 }
 
-func writeHeader(w io.Writer, head []string, leftColumns int) {
+// writeHeader writes the head row and the alignment row: align has an 'l'
+// for each left-aligned column, anything else aligns right.
+func writeHeader(w io.Writer, head []string, align string) {
 	writeRow(w, head)
 	seps := make([]string, len(head))
 	for i := range seps {
-		if i < leftColumns {
+		if i < len(align) && align[i] == 'l' {
 			seps[i] = "---"
 		} else {
 			seps[i] = "---:"
