@@ -185,7 +185,7 @@ fi
 machine_line() {
 	local cpu mem kernel gov java zk etcdv commit fs
 	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-	mem=$(awk '/^MemTotal:/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+	mem=$(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 	kernel=$(uname -r)
 	gov=$(go version | sed 's/^go version //')
 	java=$(java -version 2>&1 | head -n 1 || true)
@@ -195,7 +195,7 @@ machine_line() {
 	if [[ -n $(git -C "$repo" status --porcelain 2>/dev/null) ]]; then
 		commit+=" (with uncommitted changes)"
 	fi
-	fs="$(stat -f -c %T "$tmp") ($(df --output=source "$tmp" | tail -n 1))"
+	fs="$(df --output=fstype "$tmp" | tail -n 1) ($(df --output=source "$tmp" | tail -n 1))"
 	printf '{"kind":"machine","date":%s,"nproc":%d,"cpu":%s,"memory":%s,"kernel":%s,"go":%s,"java":%s,"zookeeper":%s,"etcd":%s,"arbor_commit":%s,"filesystem":%s}\n' \
 		"$(json_str "$(date -u '+%Y-%m-%d %H:%M UTC')")" "$(nproc)" "$(json_str "$cpu")" "$(json_str "$mem")" \
 		"$(json_str "$kernel")" "$(json_str "$gov")" "$(json_str "$java")" "$(json_str "$zk")" \
@@ -222,7 +222,13 @@ zk_election_port() { echo $((port_base + 500 + $1)); }
 etcd_client_port() { echo $((port_base + 600 + $1)); }
 etcd_peer_port() { echo $((port_base + 700 + $1)); }
 
-client_port() { "${cur_system}_client_port" "$1"; }
+client_port() {
+	case $cur_system in
+	arbor) arbor_client_port "$1" ;;
+	zookeeper) zk_client_port "$1" ;;
+	etcd) etcd_client_port "$1" ;;
+	esac
+}
 
 # start_member I: (re)starts member I of the current cluster on its data dir.
 start_member() {
@@ -425,8 +431,11 @@ bench_run() {
 		local why
 		why=$(grep -v '^{' "$log" | grep -v '^ *[0-9]*s ' | tail -n 1)
 		say "$label $w failed (exit $rc): $why"
+		# As the tools report it: the watch workload's one client is its writer.
+		local shown_clients=$clients shown_watchers=0
+		[[ $w == watch ]] && shown_clients=1 shown_watchers=${watchers:-$clients}
 		printf '{"members":%d,"system":%s,"workload":%s,"clients":%d,"value_size":%d,"watchers":%d,"failed":true,"first_error":%s}\n' \
-			"$n" "$(json_str "$label")" "$(json_str "$w")" "$clients" "${size:-0}" "${watchers:-$clients}" \
+			"$n" "$(json_str "$label")" "$(json_str "$w")" "$shown_clients" "${size:-0}" "$shown_watchers" \
 			"$(json_str "exit $rc: ${why:-no output}")" >>"$jsonl"
 		last_line=
 		return 0
