@@ -131,7 +131,7 @@ json_field() {
 # zk_ask PORT WORD: sends a ZooKeeper four-letter word to 127.0.0.1:PORT
 # and prints the reply (at most 2 s).
 zk_ask() {
-	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+	{ exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
 	printf %s "$2" >&3
 	timeout 2 cat <&3
 	exec 3<&-
@@ -151,7 +151,7 @@ zk_read() {
 	local port=$1 path=$2 hex plen
 	plen=${#path}
 	hex=$(
-		exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+		{ exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || exit 1
 		# ConnectRequest: protocol version 0, last zxid 0, timeout 4000 ms,
 		# session 0, a 16-byte zero password, readOnly false (45 bytes).
 		printf %b "$(be32 45)$(be32 0)$(be32 0)$(be32 0)$(be32 4000)$(be32 0)$(be32 0)$(be32 16)$(be32 0)$(be32 0)$(be32 0)$(be32 0)\\x00" >&3
