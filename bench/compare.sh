@@ -99,14 +99,22 @@ split_list() {
 		echo "$w"
 	done
 }
-mapfile -t members < <(split_list --members "$members_list" 1 3)
-mapfile -t systems < <(split_list --systems "$systems_list" arbor zookeeper etcd)
-if [[ $workloads_list == none ]]; then
-	workloads=()
-else
-	mapfile -t workloads < <(split_list --workloads "$workloads_list" create set get mixed watch lock)
+# checked_list VAR NAME LIST ALLOWED...: split_list into the array VAR,
+# exiting on a wrong value (split_list's die runs in a subshell).
+checked_list() {
+	local var=$1 lines
+	shift
+	lines=$(split_list "$@") || exit 1
+	mapfile -t "$var" <<<"$lines"
+}
+members=() systems=() fp_members=()
+checked_list members --members "$members_list" 1 3
+checked_list systems --systems "$systems_list" arbor zookeeper etcd
+workloads=()
+if [[ $workloads_list != none ]]; then
+	checked_list workloads --workloads "$workloads_list" create set get mixed watch lock
 fi
-mapfile -t fp_members < <(split_list --footprint-members "$footprint_members" 1 3)
+checked_list fp_members --footprint-members "$footprint_members" 1 3
 # in_range V LO HI: V is a whole number from LO to HI.
 in_range() {
 	[[ $1 =~ ^[0-9]{1,9}$ ]] && (($1 >= $2 && $1 <= $3))
