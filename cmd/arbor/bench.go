@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -179,117 +178,6 @@ func benchSpecFrom(c *cli.Context) (benchSpec, error) {
 	return s, nil
 }
 
-// benchJSON is a run's result in the format shared with cmpbench (see
-// docs/BENCHMARKS.md), so that one script compares arbor, ZooKeeper and
-// etcd.
-type benchJSON struct {
-	System     string  `json:"system"`
-	Workload   string  `json:"workload"`
-	Clients    int     `json:"clients"`
-	ValueSize  int     `json:"value_size"`
-	Watchers   int     `json:"watchers"`
-	Seconds    float64 `json:"seconds"`
-	Ops        int64   `json:"ops"`
-	OpsPerSec  float64 `json:"ops_per_sec"`
-	P50Ms      float64 `json:"p50_ms"`
-	P99Ms      float64 `json:"p99_ms"`
-	P999Ms     float64 `json:"p999_ms"`
-	MaxMs      float64 `json:"max_ms"`
-	Errors     int64   `json:"errors"`
-	FirstError string  `json:"first_error"`
-}
-
-func newBenchJSON(s benchSpec, res *loadgen.Result) benchJSON {
-	ms := func(d time.Duration) float64 { return roundTo(float64(d)/float64(time.Millisecond), 3) }
-	j := benchJSON{
-		System:    "arbor",
-		Workload:  s.workload,
-		Clients:   res.Clients,
-		ValueSize: s.valueSize,
-		Watchers:  s.watchers,
-		Seconds:   roundTo(res.Elapsed.Seconds(), 2),
-		Ops:       res.Ops,
-		OpsPerSec: roundTo(res.Rate(), 1),
-		P50Ms:     ms(res.Latencies.Quantile(0.5)),
-		P99Ms:     ms(res.Latencies.Quantile(0.99)),
-		P999Ms:    ms(res.Latencies.Quantile(0.999)),
-		MaxMs:     ms(res.Latencies.Max()),
-		Errors:    res.Errors,
-	}
-	if res.FirstErr != nil {
-		j.FirstError = oneLine(res.FirstErr.Error())
-	}
-	return j
-}
-
-func roundTo(x float64, decimals int) float64 {
-	p := math.Pow10(decimals)
-	return math.Round(x*p) / p
-}
-
-// writeBenchText writes the result as one line, e.g. "create: 64 clients,
-// 10.0 s: 21,213 ops/s, p50 2.41 ms, p99 13.2 ms, p99.9 40.1 ms, max 80.3
-// ms, 0 errors".
-func writeBenchText(w io.Writer, j benchJSON) error {
-	who := plural(int64(j.Clients), "client")
-	if j.Watchers > 0 {
-		who += ", " + plural(int64(j.Watchers), "watcher")
-	}
-	_, err := fmt.Fprintf(w, "%s: %s, %.1f s: %s ops/s, p50 %s ms, p99 %s ms, p99.9 %s ms, max %s ms, %s\n",
-		j.Workload, who, j.Seconds, commas(int64(math.Round(j.OpsPerSec))),
-		threeDigits(j.P50Ms), threeDigits(j.P99Ms), threeDigits(j.P999Ms), threeDigits(j.MaxMs),
-		plural(j.Errors, "error"))
-	return err
-}
-
-// writeBenchProgress writes one progress line, e.g. "  3s  21,034 ops/s
-// (63,102 ops, 0 errors)".
-func writeBenchProgress(w io.Writer, p loadgen.Progress) {
-	fmt.Fprintf(w, "%3ds  %s ops/s  (%s ops, %s errors)\n",
-		int64(p.Elapsed.Round(time.Second)/time.Second), commas(int64(math.Round(p.Rate))), commas(p.Ops), commas(p.Errors))
-}
-
-func plural(n int64, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return commas(n) + " " + noun + "s"
-}
-
-// commas formats n with a comma every three digits: 21,213.
-func commas(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// threeDigits formats milliseconds with three significant digits (0.412,
-// 2.41, 13.2) and no exponent (1234).
-func threeDigits(ms float64) string {
-	switch {
-	case ms >= 100:
-		return strconv.FormatFloat(ms, 'f', 0, 64)
-	case ms >= 10:
-		return strconv.FormatFloat(ms, 'f', 1, 64)
-	case ms >= 1:
-		return strconv.FormatFloat(ms, 'f', 2, 64)
-	}
-	return strconv.FormatFloat(ms, 'f', 3, 64)
-}
-
 func (e *env) bench(c *cli.Context) error {
 	if e.shared != nil {
 		// The shell's commands share its one session; a benchmark
@@ -307,12 +195,12 @@ func (e *env) bench(c *cli.Context) error {
 	if res == nil {
 		return runErr
 	}
-	j := newBenchJSON(s, res)
+	j := loadgen.NewReport("arbor", s.workload, s.valueSize, s.watchers, res)
 	var outErr error
 	if jsonOutput(c) {
 		outErr = writeJSON(e.stdout, j)
 	} else {
-		outErr = writeBenchText(e.stdout, j)
+		_, outErr = fmt.Fprintln(e.stdout, j.Text())
 	}
 	switch {
 	case runErr != nil:
@@ -320,12 +208,12 @@ func (e *env) bench(c *cli.Context) error {
 	case outErr != nil:
 		return outErr
 	case res.Ops == 0 && res.Errors > 0:
-		return fmt.Errorf("bench: all %s failed; the first: %w", plural(res.Errors, "operation"), res.FirstErr)
+		return fmt.Errorf("bench: all %s failed; the first: %w", countOf(res.Errors, "operation"), res.FirstErr)
 	case res.Ops == 0:
 		return fmt.Errorf("bench: no operation completed within --duration %v", s.duration)
 	case res.Errors > 0:
 		// Reported, but the figures stand: exit 0.
-		fmt.Fprintf(e.stderr, "arbor: bench: %s failed; the first: %s\n", plural(res.Errors, "operation"), oneLine(res.FirstErr.Error()))
+		fmt.Fprintf(e.stderr, "arbor: bench: %s failed; the first: %s\n", countOf(res.Errors, "operation"), oneLine(res.FirstErr.Error()))
 	}
 	return nil
 }
@@ -374,7 +262,7 @@ func runBench(ctx context.Context, s benchSpec, progress io.Writer) (res *loadge
 		Warmup:   s.warmup,
 		Duration: s.duration,
 		MaxOps:   s.maxOps,
-		Progress: func(p loadgen.Progress) { writeBenchProgress(progress, p) },
+		Progress: func(p loadgen.Progress) { fmt.Fprintln(progress, loadgen.ProgressLine(p)) },
 	}
 	if s.workload == "watch" {
 		cfg.Clients = 1 // the one writer; the watchers are not loadgen's
@@ -902,4 +790,12 @@ func parallel(ctx context.Context, n, limit int, fn func(ctx context.Context, i 
 		firstErr = ctx.Err()
 	}
 	return firstErr
+}
+
+// countOf is "1 operation", "1,000 operations".
+func countOf(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return loadgen.Thousands(n) + " " + noun + "s"
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/internal/loadgen"
 )
 
 // benchBound bounds the test's own waits and requests.
@@ -19,7 +20,7 @@ const benchBound = 20 * time.Second
 
 // benchRunJSON runs arbor --output json bench args against addr, expects
 // success, and returns the result with the raw object's field names.
-func benchRunJSON(t *testing.T, addr string, args ...string) (benchJSON, map[string]any) {
+func benchRunJSON(t *testing.T, addr string, args ...string) (loadgen.Report, map[string]any) {
 	t.Helper()
 	r := arborAt(t, addr, "", append([]string{"--output", "json", "bench"}, args...)...)
 	if r.code != 0 || strings.Contains(r.stderr, "arbor:") {
@@ -28,7 +29,7 @@ func benchRunJSON(t *testing.T, addr string, args ...string) (benchJSON, map[str
 	if n := strings.Count(r.stdout, "\n"); n != 1 {
 		t.Fatalf("arbor bench %q: %d lines on stdout, want one JSON object: %q", args, n, r.stdout)
 	}
-	var j benchJSON
+	var j loadgen.Report
 	if err := json.Unmarshal([]byte(r.stdout), &j); err != nil {
 		t.Fatalf("arbor bench %q: %v in %q", args, err, r.stdout)
 	}
@@ -44,7 +45,7 @@ var benchFields = []string{"system", "workload", "clients", "value_size", "watch
 	"p50_ms", "p99_ms", "p999_ms", "max_ms", "errors", "first_error"}
 
 // checkSane checks what every successful run's result must say.
-func checkSane(t *testing.T, j benchJSON, raw map[string]any) {
+func checkSane(t *testing.T, j loadgen.Report, raw map[string]any) {
 	t.Helper()
 	for _, f := range benchFields {
 		if _, ok := raw[f]; !ok {

@@ -47,7 +47,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "cmpbench:", err)
 		return exitBadFlags
 	}
-	progress := func(p loadgen.Progress) { fmt.Fprintln(stderr, progressLine(p)) }
+	progress := func(p loadgen.Progress) { fmt.Fprintln(stderr, loadgen.ProgressLine(p)) }
 	rep, err := run(ctx, cfg, progress)
 	if rep != nil {
 		if cfg.json {
@@ -57,7 +57,7 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 			fmt.Fprintln(stdout, string(line))
 		} else {
-			fmt.Fprintln(stdout, rep.text())
+			fmt.Fprintln(stdout, rep.Text())
 		}
 	}
 	if err != nil {
@@ -113,7 +113,7 @@ func loadClients(cfg config) int {
 // run sets the workload up, measures it and cleans up. It returns a
 // report whenever something was measured, even with an error (a run cut
 // short by a signal reports what it saw).
-func run(ctx context.Context, cfg config, progress func(loadgen.Progress)) (*report, error) {
+func run(ctx context.Context, cfg config, progress func(loadgen.Progress)) (*loadgen.Report, error) {
 	d := newDriver(cfg)
 	defer d.close()
 	clientsOpen := true
@@ -150,9 +150,9 @@ func run(ctx context.Context, cfg config, progress func(loadgen.Progress)) (*rep
 		MaxOps:   cfg.maxOps,
 		Progress: progress,
 	}, d.op)
-	var rep *report
+	var rep *loadgen.Report
 	if res != nil {
-		r := newReport(cfg, res)
+		r := loadgen.NewReport(string(cfg.system), cfg.workload, cfg.valueBytes, cfg.watchers, res)
 		rep = &r
 	}
 	return rep, errors.Join(err, cleanup())

@@ -18,6 +18,8 @@ import (
 
 	"github.com/go-zookeeper/zk"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/arbor-coord/arbor/internal/loadgen"
 )
 
 // The servers the tests start: Debian's packages (zookeeper, etcd-server).
@@ -180,7 +182,7 @@ func checkWorkloads(t *testing.T, system, addr string, nodes func(t *testing.T, 
 		if code := runCommand(ctx, args, &stdout, stderr); code != exitFailed {
 			t.Errorf("exit status %d, want %d", code, exitFailed)
 		}
-		var rep report
+		var rep loadgen.Report
 		if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 			t.Fatalf("stdout %q: %v", stdout.String(), err)
 		}
@@ -219,7 +221,7 @@ func checkWorkloads(t *testing.T, system, addr string, nodes func(t *testing.T, 
 }
 
 // runJSON runs the command with args and decodes its one line of JSON.
-func runJSON(t *testing.T, args []string) report {
+func runJSON(t *testing.T, args []string) loadgen.Report {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -241,7 +243,7 @@ func runJSON(t *testing.T, args []string) report {
 	}
 	dec := json.NewDecoder(strings.NewReader(out))
 	dec.DisallowUnknownFields()
-	var rep report
+	var rep loadgen.Report
 	if err := dec.Decode(&rep); err != nil {
 		t.Fatalf("stdout %q: %v", out, err)
 	}
@@ -249,7 +251,7 @@ func runJSON(t *testing.T, args []string) report {
 }
 
 // checkReport checks what every successful run's report must say.
-func checkReport(t *testing.T, rep report, system, workload string) {
+func checkReport(t *testing.T, rep loadgen.Report, system, workload string) {
 	t.Helper()
 	if rep.System != system || rep.Workload != workload {
 		t.Errorf("report of %s %s, want %s %s", rep.System, rep.Workload, system, workload)
@@ -270,20 +272,20 @@ func checkReport(t *testing.T, rep report, system, workload string) {
 	}
 	switch workload {
 	case "watch":
-		if rep.Clients != 1 || rep.Watchers != 4 || rep.ValueBytes != 100 {
-			t.Errorf("watch: %d clients, %d watchers, value size %d; want 1 (the writer), 4, 100", rep.Clients, rep.Watchers, rep.ValueBytes)
+		if rep.Clients != 1 || rep.Watchers != 4 || rep.ValueSize != 100 {
+			t.Errorf("watch: %d clients, %d watchers, value size %d; want 1 (the writer), 4, 100", rep.Clients, rep.Watchers, rep.ValueSize)
 		}
 	case "lock":
-		if rep.Clients != 3 || rep.Watchers != 0 || rep.ValueBytes != 0 {
-			t.Errorf("lock: %d clients, %d watchers, value size %d; want 3, 0, 0", rep.Clients, rep.Watchers, rep.ValueBytes)
+		if rep.Clients != 3 || rep.Watchers != 0 || rep.ValueSize != 0 {
+			t.Errorf("lock: %d clients, %d watchers, value size %d; want 3, 0, 0", rep.Clients, rep.Watchers, rep.ValueSize)
 		}
 	default:
 		want := 1024
 		if workload == "create" {
 			want = 100
 		}
-		if rep.Clients != 3 || rep.Watchers != 0 || rep.ValueBytes != want {
-			t.Errorf("%s: %d clients, %d watchers, value size %d; want 3, 0, %d", workload, rep.Clients, rep.Watchers, rep.ValueBytes, want)
+		if rep.Clients != 3 || rep.Watchers != 0 || rep.ValueSize != want {
+			t.Errorf("%s: %d clients, %d watchers, value size %d; want 3, 0, %d", workload, rep.Clients, rep.Watchers, rep.ValueSize, want)
 		}
 	}
 }
