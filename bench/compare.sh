@@ -594,7 +594,8 @@ table=$results/table.md
 "$tmp/bin/cmptable" "$jsonl" >"$table"
 cat "$table"
 if [[ -n $write ]]; then
-	cp "$table" "$write"
+	# --write may name the table --out keeps anyway.
+	[[ $table -ef $write ]] || cp "$table" "$write"
 	say "table written to $write"
 fi
 [[ -n $out ]] && say "results in $out (results.jsonl, table.md, logs/)"
