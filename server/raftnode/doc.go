@@ -11,14 +11,20 @@
 // message, a read or a transport's report; then takes in, without
 // waiting, everything else that is queued (so every proposal that arrived
 // during the last fsync goes into the next Ready: many proposals per
-// Ready, one fsync per Ready);
+// Ready, one fsync per Ready; and the proposals taken in go to raft as one
+// MsgProp, so a follower forwards them in one message and the leader
+// broadcasts them once);
 // then puts all pending reads behind one raft ReadIndex; then, while raft
 // has a Ready, handles it in the order raft's contract requires:
 //
 //  1. persist the Snapshot, Entries and HardState in one synced raftlog
 //     batch (a Ready that changes only the commit index is written
 //     without an fsync, raftlog.SaveCommit);
-//  2. send the Messages through the Transport;
+//  2. send the Messages through the Transport (a leader sends them
+//     before step 1 instead, so its followers' fsyncs overlap its own, as
+//     the Raft thesis §10.2.1 allows: nothing a leader sends depends on
+//     what this Ready persists, and it applies the entries only in a later
+//     Ready);
 //  3. take the ReadStates that answer the in-flight ReadIndex;
 //  4. install the Snapshot, if any: Applier.Restore from its received
 //     state (see Snapshots);
