@@ -508,7 +508,7 @@ func (b *benchRun) connect(ctx context.Context) error {
 		n = 1
 	}
 	b.clients = make([]*client.Client, n)
-	err := parallel(ctx, n, clientConnects, func(ctx context.Context, i int) error {
+	err := loadgen.ForEach(ctx, n, clientConnects, func(ctx context.Context, i int) error {
 		cl, err := connectOne(ctx, b.spec, i)
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i, err)
@@ -541,7 +541,7 @@ func (b *benchRun) connectWatchers(ctx context.Context) error {
 	w := b.spec.watchers
 	b.watchers = make([]*client.Client, w)
 	b.tracker = newWatchTracker(w)
-	return parallel(ctx, w, watcherConnects, func(ctx context.Context, i int) error {
+	return loadgen.ForEach(ctx, w, watcherConnects, func(ctx context.Context, i int) error {
 		// The writer is session 0 of the round-robin; watchers follow.
 		cl, err := connectOne(ctx, b.spec, i+1)
 		if err != nil {
@@ -574,7 +574,7 @@ func (b *benchRun) connectWatchers(ctx context.Context) error {
 // a time, and waits for the watchers' goroutines.
 func (b *benchRun) closeSessions(ctx context.Context) {
 	all := append(slices.Clone(b.clients), b.watchers...)
-	_ = parallel(ctx, len(all), watcherConnects, func(ctx context.Context, i int) error {
+	_ = loadgen.ForEach(ctx, len(all), watcherConnects, func(ctx context.Context, i int) error {
 		if all[i] != nil {
 			// A session that fails to close expires on its own.
 			_ = closeSession(ctx, all[i])
@@ -754,42 +754,6 @@ func (t *watchTracker) await(ctx context.Context, zxid uint64) (time.Time, error
 		err = t.err
 	}
 	return t.last, err
-}
-
-// parallel calls fn(ctx, i) for i in [0, n), at most limit at a time, and
-// returns the first error; once one fails, the calls not yet started are
-// not made and ctx of those running is cancelled.
-func parallel(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
-	sem := make(chan struct{}, limit)
-	for i := range n {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := fn(ctx, i); err != nil {
-				once.Do(func() { firstErr = err; cancel() })
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		// Cancelled from outside: report it, as the work is not done.
-		firstErr = ctx.Err()
-	}
-	return firstErr
 }
 
 // countOf is "1 operation", "1,000 operations".

@@ -11,6 +11,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
+
+	"github.com/arbor-coord/arbor/internal/loadgen"
 )
 
 // etcd client settings.
@@ -107,7 +109,7 @@ func (e *etcd) setup(ctx context.Context) error {
 		}
 	}
 	e.clients = make([]*clientv3.Client, loadClients(e.cfg))
-	if err := forEach(ctx, len(e.clients), setupParallelism, func(ctx context.Context, i int) error {
+	if err := loadgen.ForEach(ctx, len(e.clients), setupParallelism, func(ctx context.Context, i int) error {
 		cli, err := etcdConnect(ctx, e.server(i))
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i, err)
@@ -151,7 +153,7 @@ func (e *etcd) setupData(ctx context.Context) error {
 func (e *etcd) setupLocks(ctx context.Context) error {
 	e.sessions = make([]*concurrency.Session, len(e.clients))
 	e.mutexes = make([]*concurrency.Mutex, len(e.clients))
-	return forEach(ctx, len(e.clients), setupParallelism, func(ctx context.Context, i int) error {
+	return loadgen.ForEach(ctx, len(e.clients), setupParallelism, func(ctx context.Context, i int) error {
 		// The session's keep-alives live on the client's own context,
 		// not on the setup's.
 		s, err := concurrency.NewSession(e.clients[i], concurrency.WithTTL(etcdSessionTTL))
@@ -179,7 +181,7 @@ func (e *etcd) setupWatchers(ctx context.Context) error {
 	// The watches outlive setup's context: they end in closeClients.
 	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	e.stopWatching = stop
-	return forEach(ctx, e.cfg.watchers, setupParallelism, func(ctx context.Context, i int) error {
+	return loadgen.ForEach(ctx, e.cfg.watchers, setupParallelism, func(ctx context.Context, i int) error {
 		// The writer is client 0; the watchers come after it.
 		cli, err := etcdConnect(ctx, e.server(1+i))
 		if err != nil {

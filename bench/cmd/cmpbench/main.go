@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -158,46 +157,6 @@ func run(ctx context.Context, cfg config, progress func(loadgen.Progress)) (*loa
 	return rep, errors.Join(err, cleanup())
 }
 
-// forEach calls f(ctx, i) for i in [0, n) from at most parallel goroutines
-// and returns the first error; after an error it starts no more calls.
-// Setup uses it to open hundreds of sessions without waiting for each in
-// turn.
-func forEach(ctx context.Context, n, parallel int, f func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	slots := make(chan struct{}, parallel)
-	for i := range n {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			if err := f(ctx, i); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				cancel()
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	return ctx.Err()
-}
-
 // setupParallelism is how many sessions setup opens (or closeClients
 // closes) at a time.
 const setupParallelism = 32
@@ -207,7 +166,7 @@ const setupParallelism = 32
 // one after the other would take a while.
 func closeAll(n int, closeOne func(i int)) {
 	// Nothing fails and nothing is cancelled, so the error is always nil.
-	_ = forEach(context.Background(), n, setupParallelism, func(_ context.Context, i int) error {
+	_ = loadgen.ForEach(context.Background(), n, setupParallelism, func(_ context.Context, i int) error {
 		closeOne(i)
 		return nil
 	})

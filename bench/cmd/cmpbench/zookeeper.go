@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+
+	"github.com/arbor-coord/arbor/internal/loadgen"
 )
 
 // ZooKeeper session settings.
@@ -121,7 +123,7 @@ func (z *zooKeeper) setup(ctx context.Context) error {
 	}
 
 	z.clients = make([]*zk.Conn, loadClients(z.cfg))
-	if err := forEach(ctx, len(z.clients), setupParallelism, func(ctx context.Context, i int) error {
+	if err := loadgen.ForEach(ctx, len(z.clients), setupParallelism, func(ctx context.Context, i int) error {
 		conn, err := zkConnect(ctx, z.server(i))
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i, err)
@@ -202,7 +204,7 @@ func (z *zooKeeper) setupWatchers(ctx context.Context) error {
 	}
 	z.tracker = newWatchTracker(z.cfg.watchers, int64(stat.Version))
 	z.watchers = make([]*zk.Conn, z.cfg.watchers)
-	return forEach(ctx, z.cfg.watchers, setupParallelism, func(ctx context.Context, i int) error {
+	return loadgen.ForEach(ctx, z.cfg.watchers, setupParallelism, func(ctx context.Context, i int) error {
 		// The writer is session 0; the watchers come after it.
 		conn, err := zkConnect(ctx, z.server(1+i))
 		if err != nil {
