@@ -298,7 +298,7 @@ type benchRun struct {
 	mutexes []*recipes.Mutex
 
 	watchers []*client.Client
-	tracker  *watchTracker
+	tracker  *loadgen.WatchTracker
 	watchWG  sync.WaitGroup
 }
 
@@ -491,13 +491,7 @@ func (b *benchRun) deleteAll(ctx context.Context, n int, path func(i int) string
 func connectOne(ctx context.Context, s benchSpec, i int) (*client.Client, error) {
 	k := i % len(s.servers)
 	servers := append(slices.Clone(s.servers[k:]), s.servers[:k]...)
-	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	cl, err := client.Connect(cctx, servers, client.WithSessionTimeout(s.sessionTimeout), client.WithOrderedServers())
-	if err != nil {
-		return nil, &opError{op: "connect", path: servers[0], err: err}
-	}
-	return cl, nil
+	return dial(ctx, servers, s.timeout, s.sessionTimeout, client.WithOrderedServers())
 }
 
 // connect opens the clients' sessions and, for watch, the watchers'
@@ -540,7 +534,7 @@ func (b *benchRun) connect(ctx context.Context) error {
 func (b *benchRun) connectWatchers(ctx context.Context) error {
 	w := b.spec.watchers
 	b.watchers = make([]*client.Client, w)
-	b.tracker = newWatchTracker(w)
+	b.tracker = loadgen.NewWatchTracker(w, 0)
 	return loadgen.ForEach(ctx, w, watcherConnects, func(ctx context.Context, i int) error {
 		// The writer is session 0 of the round-robin; watchers follow.
 		cl, err := connectOne(ctx, b.spec, i+1)
@@ -558,13 +552,13 @@ func (b *benchRun) connectWatchers(ctx context.Context) error {
 		go func() {
 			defer b.watchWG.Done()
 			for ev := range wt.Events() {
-				b.tracker.observe(i, ev.Zxid, time.Now())
+				b.tracker.Saw(i, int64(ev.Zxid), time.Now())
 			}
 			why := wt.Err()
 			if why == nil {
 				why = errors.New("watch ended")
 			}
-			b.tracker.fail(fmt.Errorf("watcher %d: %w", i, why))
+			b.tracker.Fail(i, why)
 		}()
 		return nil
 	})
@@ -645,115 +639,13 @@ func (b *benchRun) watchOnce(ctx context.Context, _ int) (time.Duration, error) 
 		return 0, err
 	}
 	acked := time.Now()
-	last, err := b.tracker.await(ctx, uint64(st.Mzxid))
+	last, err := b.tracker.Wait(ctx, st.Mzxid)
 	if err != nil {
 		return 0, err
 	}
 	// A watcher may hear of the write before the writer does: then
 	// the latency is 0.
-	return last.Sub(acked), nil
-}
-
-// watchTracker follows what each watcher has seen, for the writer to wait
-// until all have seen its write. One goroutine per watcher calls observe;
-// the writer calls await, one write at a time.
-type watchTracker struct {
-	mu sync.Mutex
-	// seenZxid and seenAt are each watcher's latest event: its zxid and
-	// when it arrived.
-	seenZxid []uint64
-	seenAt   []time.Time
-	// target is the zxid awaited (0: none); pending counts the watchers
-	// yet to see it, and last is the latest arrival among the others.
-	target  uint64
-	pending int
-	last    time.Time
-	done    chan struct{} // closed when pending reaches 0
-	// err is why a watcher ended; failed is closed with it.
-	err    error
-	failed chan struct{}
-}
-
-func newWatchTracker(watchers int) *watchTracker {
-	return &watchTracker{
-		seenZxid: make([]uint64, watchers),
-		seenAt:   make([]time.Time, watchers),
-		failed:   make(chan struct{}),
-	}
-}
-
-// observe records that watcher i received an event of zxid at at.
-func (t *watchTracker) observe(i int, zxid uint64, at time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	prev := t.seenZxid[i]
-	if zxid <= prev {
-		return
-	}
-	t.seenZxid[i], t.seenAt[i] = zxid, at
-	if t.target != 0 && prev < t.target && zxid >= t.target {
-		if at.After(t.last) {
-			t.last = at
-		}
-		t.pending--
-		if t.pending == 0 {
-			close(t.done)
-		}
-	}
-}
-
-// fail records that a watcher ended: no write can be seen by all now.
-func (t *watchTracker) fail(err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.err == nil {
-		t.err = err
-		close(t.failed)
-	}
-}
-
-// await waits until every watcher has seen an event of zxid or later,
-// and returns when the last of them did.
-func (t *watchTracker) await(ctx context.Context, zxid uint64) (time.Time, error) {
-	t.mu.Lock()
-	if t.err != nil {
-		t.mu.Unlock()
-		return time.Time{}, t.err
-	}
-	t.target, t.pending, t.last = zxid, 0, time.Time{}
-	for i, z := range t.seenZxid {
-		if z >= zxid {
-			if t.seenAt[i].After(t.last) {
-				t.last = t.seenAt[i]
-			}
-		} else {
-			t.pending++
-		}
-	}
-	if t.pending == 0 {
-		last := t.last
-		t.target = 0
-		t.mu.Unlock()
-		return last, nil
-	}
-	done := make(chan struct{})
-	t.done = done
-	t.mu.Unlock()
-
-	var err error
-	select {
-	case <-done:
-	case <-t.failed:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.target = 0
-	if err == nil && t.pending > 0 {
-		err = t.err
-	}
-	return t.last, err
+	return loadgen.WatchLatency(acked, last), nil
 }
 
 // countOf is "1 operation", "1,000 operations".

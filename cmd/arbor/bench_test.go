@@ -196,60 +196,6 @@ func TestBenchWatchCountsWrites(t *testing.T) {
 	}
 }
 
-// The tracker counts an op done only once every watcher has seen its
-// write, whatever the order events and the wait come in.
-func TestBenchWatchTracker(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), benchBound)
-	defer cancel()
-	base := time.Now()
-	at := func(ms int) time.Time { return base.Add(time.Duration(ms) * time.Millisecond) }
-
-	tr := newWatchTracker(3)
-	// Watcher 0 hears of write 10 before the writer waits for it.
-	tr.observe(0, 10, at(1))
-	done := make(chan time.Time, 1)
-	go func() {
-		last, err := tr.await(ctx, 10)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- last
-	}()
-	tr.observe(1, 9, at(2)) // an older write does not count
-	tr.observe(1, 10, at(5))
-	select {
-	case <-done:
-		t.Fatal("await returned before watcher 2 saw the write")
-	case <-time.After(50 * time.Millisecond):
-	}
-	tr.observe(2, 11, at(3)) // a later write implies this one
-	if last := <-done; !last.Equal(at(5)) {
-		t.Fatalf("last receipt %v, want %v", last.Sub(base), 5*time.Millisecond)
-	}
-
-	// All have seen write 11 already: await returns at once.
-	tr.observe(0, 11, at(6))
-	tr.observe(1, 11, at(7))
-	if last, err := tr.await(ctx, 11); err != nil || !last.Equal(at(7)) {
-		t.Fatalf("await(11) = %v, %v", last.Sub(base), err)
-	}
-
-	// A watcher that ends fails the waits from then on.
-	tr.fail(errors.New("watcher 1: gone"))
-	if _, err := tr.await(ctx, 12); err == nil || err.Error() != "watcher 1: gone" {
-		t.Fatalf("await after a failure: %v", err)
-	}
-
-	// A wait ends with its context.
-	tr = newWatchTracker(1)
-	short, cancelShort := context.WithCancel(ctx)
-	cancelShort()
-	if _, err := tr.await(short, 1); !errors.Is(err, context.Canceled) {
-		t.Fatalf("await with an ended context: %v", err)
-	}
-}
-
 // Every wrong command line is refused before anything is contacted, and
 // nothing is created.
 func TestBenchUsage(t *testing.T) {

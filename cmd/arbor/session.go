@@ -58,11 +58,12 @@ func parseServers(s string) ([]string, error) {
 	return servers, nil
 }
 
-// dial opens a session on one of servers within timeout.
-func dial(ctx context.Context, servers []string, timeout, sessionTimeout time.Duration) (*client.Client, error) {
+// dial opens a session on one of servers within timeout; opts come after
+// the session timeout, so they may add to it.
+func dial(ctx context.Context, servers []string, timeout, sessionTimeout time.Duration, opts ...client.Option) (*client.Client, error) {
 	connectCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cl, err := client.Connect(connectCtx, servers, client.WithSessionTimeout(sessionTimeout))
+	cl, err := client.Connect(connectCtx, servers, append([]client.Option{client.WithSessionTimeout(sessionTimeout)}, opts...)...)
 	if err != nil {
 		return nil, &opError{op: "connect", path: strings.Join(servers, ","), err: err}
 	}

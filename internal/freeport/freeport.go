@@ -1,7 +1,6 @@
 package freeport
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -59,7 +58,10 @@ func (p *Picker) Addr() (string, error) {
 		p.given[port] = true
 		return addr, nil
 	}
-	return "", fmt.Errorf("freeport: no free port below %d after %d tries: %w", hi, attempts, errors.Join(last))
+	if last == nil {
+		return "", fmt.Errorf("freeport: no port below %d left that was not handed out before, after %d tries", hi, attempts)
+	}
+	return "", fmt.Errorf("freeport: no free port below %d after %d tries: %w", hi, attempts, last)
 }
 
 // ephemeralStart returns the first port of the kernel's ephemeral range.

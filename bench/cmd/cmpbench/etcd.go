@@ -58,7 +58,7 @@ type etcd struct {
 	watchers     []*clientv3.Client // watch: one client per watcher
 	stopWatching context.CancelFunc
 	watching     sync.WaitGroup
-	tracker      *watchTracker
+	tracker      *loadgen.WatchTracker
 }
 
 // newEtcd returns a driver of etcd for cfg; setup connects it.
@@ -176,7 +176,7 @@ func (e *etcd) setupWatchers(ctx context.Context) error {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	rev := put.Header.Revision
-	e.tracker = newWatchTracker(e.cfg.watchers, rev)
+	e.tracker = loadgen.NewWatchTracker(e.cfg.watchers, rev)
 	e.watchers = make([]*clientv3.Client, e.cfg.watchers)
 	// The watches outlive setup's context: they end in closeClients.
 	watchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -209,16 +209,16 @@ func (e *etcd) watch(ctx context.Context, i int, ch clientv3.WatchChan) {
 		at := time.Now()
 		if err := resp.Err(); err != nil {
 			if ctx.Err() == nil {
-				e.tracker.fail(i, fmt.Errorf("watch: %w", err))
+				e.tracker.Fail(i, fmt.Errorf("watch: %w", err))
 			}
 			return
 		}
 		for _, ev := range resp.Events {
-			e.tracker.saw(i, ev.Kv.ModRevision, at)
+			e.tracker.Saw(i, ev.Kv.ModRevision, at)
 		}
 	}
 	if ctx.Err() == nil {
-		e.tracker.fail(i, fmt.Errorf("watch ended"))
+		e.tracker.Fail(i, fmt.Errorf("watch ended"))
 	}
 }
 
@@ -292,11 +292,11 @@ func (e *etcd) write(ctx context.Context, cli *clientv3.Client) (time.Duration, 
 		return 0, fmt.Errorf("put %s: %w", key, err)
 	}
 	acked := time.Now()
-	last, err := e.tracker.wait(ctx, resp.Header.Revision)
+	last, err := e.tracker.Wait(ctx, resp.Header.Revision)
 	if err != nil {
 		return 0, fmt.Errorf("wait for the watchers of revision %d: %w", resp.Header.Revision, err)
 	}
-	return watchLatency(acked, last), nil
+	return loadgen.WatchLatency(acked, last), nil
 }
 
 // lockOnce acquires and releases client c's mutex. The release runs on a

@@ -112,7 +112,7 @@ func TestZooKeeperWatchRace(t *testing.T) {
 			version = stat.Version
 		}
 		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-		_, err = z.tracker.wait(wctx, int64(version))
+		_, err = z.tracker.Wait(wctx, int64(version))
 		wcancel()
 		if err != nil {
 			t.Fatalf("round %d: wait for version %d: %v", round, version, err)

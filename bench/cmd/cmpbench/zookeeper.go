@@ -50,7 +50,7 @@ type zooKeeper struct {
 	locks   []*zk.Lock // lock: one per client
 
 	watchers []*zk.Conn // watch: one session per watcher
-	tracker  *watchTracker
+	tracker  *loadgen.WatchTracker
 }
 
 // newZooKeeper returns a driver of ZooKeeper for cfg; setup connects it.
@@ -202,7 +202,7 @@ func (z *zooKeeper) setupWatchers(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("get %s: %w", path, err)
 	}
-	z.tracker = newWatchTracker(z.cfg.watchers, int64(stat.Version))
+	z.tracker = loadgen.NewWatchTracker(z.cfg.watchers, int64(stat.Version))
 	z.watchers = make([]*zk.Conn, z.cfg.watchers)
 	return loadgen.ForEach(ctx, z.cfg.watchers, setupParallelism, func(ctx context.Context, i int) error {
 		// The writer is session 0; the watchers come after it.
@@ -239,19 +239,19 @@ func (z *zooKeeper) watch(i int, conn *zk.Conn, path string, version int64, even
 		eventAt := time.Now()
 		if ev.Err != nil || ev.Type == zk.EventNotWatching {
 			if !errors.Is(ev.Err, zk.ErrClosing) {
-				z.tracker.fail(i, fmt.Errorf("watch %s: %v: %w", path, ev.Type, ev.Err))
+				z.tracker.Fail(i, fmt.Errorf("watch %s: %v: %w", path, ev.Type, ev.Err))
 			}
 			return
 		}
 		_, stat, next, err := conn.GetW(path)
 		if err != nil {
 			if !errors.Is(err, zk.ErrClosing) && !errors.Is(err, zk.ErrConnectionClosed) {
-				z.tracker.fail(i, fmt.Errorf("re-arm %s: %w", path, err))
+				z.tracker.Fail(i, fmt.Errorf("re-arm %s: %w", path, err))
 			}
 			return
 		}
 		seen := int64(stat.Version)
-		z.tracker.saw(i, seen, zkSeenAt(version, seen, eventAt, time.Now()))
+		z.tracker.Saw(i, seen, zkSeenAt(version, seen, eventAt, time.Now()))
 		version, events = seen, next
 	}
 }
@@ -332,11 +332,11 @@ func (z *zooKeeper) write(ctx context.Context, conn *zk.Conn) (time.Duration, er
 		return 0, fmt.Errorf("set %s: %w", path, err)
 	}
 	acked := time.Now()
-	last, err := z.tracker.wait(ctx, int64(stat.Version))
+	last, err := z.tracker.Wait(ctx, int64(stat.Version))
 	if err != nil {
 		return 0, fmt.Errorf("wait for the watchers of version %d: %w", stat.Version, err)
 	}
-	return watchLatency(acked, last), nil
+	return loadgen.WatchLatency(acked, last), nil
 }
 
 // lockOnce acquires and releases client c's lock. zk.Lock blocks until

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"context"
@@ -8,16 +8,16 @@ import (
 	"time"
 )
 
-// watchTracker gathers what the watchers of the watch workload have seen,
-// so that the writer can wait until every one has seen its write. A
-// version is whatever grows with each write: ZooKeeper's Stat.Version,
-// etcd's revision.
+// WatchTracker gathers what the watchers of a watch workload have seen,
+// so that its one writer can wait until every one has seen its write. A
+// version is whatever grows with each write: arbor's zxid, ZooKeeper's
+// Stat.Version, etcd's revision.
 //
-// The watchers call saw (and fail) from their own goroutines; the one
-// writer calls wait. A watcher may see a write before the writer has its
+// The watchers call Saw (and Fail) from their own goroutines; the one
+// writer calls Wait. A watcher may see a write before the writer has its
 // acknowledgement, so what each watcher saw and when is kept until the
 // writer asks.
-type watchTracker struct {
+type WatchTracker struct {
 	mu     sync.Mutex
 	seen   []int64     // per watcher, the newest version it has seen
 	seenAt []time.Time // per watcher, when it received that version
@@ -30,19 +30,19 @@ type watchTracker struct {
 	done    chan struct{} // closed when missing reaches 0 or err is set
 }
 
-// newWatchTracker returns a tracker of n watchers that have all seen
+// NewWatchTracker returns a tracker of n watchers that have all seen
 // version initial.
-func newWatchTracker(n int, initial int64) *watchTracker {
-	t := &watchTracker{seen: make([]int64, n), seenAt: make([]time.Time, n)}
+func NewWatchTracker(n int, initial int64) *WatchTracker {
+	t := &WatchTracker{seen: make([]int64, n), seenAt: make([]time.Time, n)}
 	for i := range t.seen {
 		t.seen[i] = initial
 	}
 	return t
 }
 
-// saw records that watcher i received version at time at. Versions that
+// Saw records that watcher i received version at time at. Versions that
 // are not newer than what i saw before are ignored.
-func (t *watchTracker) saw(i int, version int64, at time.Time) {
+func (t *WatchTracker) Saw(i int, version int64, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	prev := t.seen[i]
@@ -63,9 +63,9 @@ func (t *watchTracker) saw(i int, version int64, at time.Time) {
 	}
 }
 
-// fail records that watcher i can watch no more; the writer's waits fail
+// Fail records that watcher i can watch no more; the writer's waits fail
 // from now on, since a missing watcher would make them wait forever.
-func (t *watchTracker) fail(i int, err error) {
+func (t *WatchTracker) Fail(i int, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.err != nil {
@@ -78,14 +78,14 @@ func (t *watchTracker) fail(i int, err error) {
 	}
 }
 
-// errWatchersAhead reports a write whose version some watcher had seen
+// ErrWatchersAhead reports a write whose version some watcher had seen
 // exceeded before the write was acknowledged: another writer is at work.
-var errWatchersAhead = errors.New("a watcher saw a newer version than the write's before it was acknowledged")
+var ErrWatchersAhead = errors.New("a watcher saw a newer version than the write's before it was acknowledged")
 
-// wait blocks until every watcher has seen version (or a newer one) and
+// Wait blocks until every watcher has seen version (or a newer one) and
 // returns the time the last of them received it. There is one writer, so
 // there is one wait at a time.
-func (t *watchTracker) wait(ctx context.Context, version int64) (time.Time, error) {
+func (t *WatchTracker) Wait(ctx context.Context, version int64) (time.Time, error) {
 	t.mu.Lock()
 	if t.err != nil {
 		t.mu.Unlock()
@@ -100,7 +100,7 @@ func (t *watchTracker) wait(ctx context.Context, version int64) (time.Time, erro
 			// With one writer in a closed loop, a watcher cannot be
 			// beyond the write the writer is waiting for.
 			t.mu.Unlock()
-			return time.Time{}, fmt.Errorf("watcher %d at version %d, write at %d: %w", i, v, version, errWatchersAhead)
+			return time.Time{}, fmt.Errorf("watcher %d at version %d, write at %d: %w", i, v, version, ErrWatchersAhead)
 		case t.seenAt[i].After(t.lastAt):
 			t.lastAt = t.seenAt[i]
 		}
@@ -132,9 +132,9 @@ func (t *watchTracker) wait(ctx context.Context, version int64) (time.Time, erro
 	return t.lastAt, nil
 }
 
-// watchLatency is the latency of one watch op: from the write's
+// WatchLatency is the latency of one watch op: from the write's
 // acknowledgement to the last watcher's event, or 0 when every event came
 // before the acknowledgement did.
-func watchLatency(acked, lastEvent time.Time) time.Duration {
+func WatchLatency(acked, lastEvent time.Time) time.Duration {
 	return max(0, lastEvent.Sub(acked))
 }
