@@ -316,7 +316,7 @@ func (r *replica) start(ctx context.Context, cmd *tree.Command) (pending, error)
 	ch := r.waits.register(cmd.ID)
 	// The term before the proposal: a later one would let a proposal lost
 	// in a leader change that happens meanwhile escape reproposeStale.
-	term := r.node.Status().Term
+	term := r.node.Term()
 	if err := r.proposeRetrying(ctx, data); err != nil {
 		r.waits.cancel(cmd.ID)
 		return pending{}, fmt.Errorf("propose: %w", err)

@@ -65,11 +65,12 @@ type nodeEntry struct {
 }
 
 // kvOp is a pending write of an index, session or result key, or (with
-// end set) the deletion of the range [key, end).
+// end set) the deletion of the range [key, end). Its slices are not
+// modified once queued (most point into the applier's arena).
 type kvOp struct {
-	key   string
+	key   []byte
 	value []byte // nil: delete
-	end   string
+	end   []byte
 }
 
 // undoRec restores one overlay entry when a command fails part-way.
@@ -91,8 +92,13 @@ type applier struct {
 	sessions map[int64]*Session
 	// once holds, per session, the write results recorded or forgotten in
 	// this run, so a retry within the same run finds them.
-	once   map[int64]*onceState
-	kv     []kvOp
+	once map[int64]*onceState
+	kv   []kvOp
+	// arena holds the keys and values of kv built in this run, so a run
+	// allocates a few growing buffers instead of two slices per write.
+	// A slice handed out (arenaSince) is never written again, even after
+	// the arena moves to a larger buffer.
+	arena  []byte
 	undo   []undoRec
 	events []Event
 	err    error // first storage error; ends the run
@@ -132,14 +138,30 @@ func (a *applier) put(p string, n *node) {
 	a.nodes[p] = nodeEntry{n: n, dirty: true}
 }
 
+// setKey queues a write of key. The caller hands key and value over: it
+// must not modify them afterwards.
 func (a *applier) setKey(key []byte, value []byte) {
 	if value == nil {
 		value = []byte{}
 	}
-	a.kv = append(a.kv, kvOp{key: string(key), value: value})
+	a.kv = append(a.kv, kvOp{key: key, value: value})
 }
 
-func (a *applier) deleteKey(key []byte) { a.kv = append(a.kv, kvOp{key: string(key)}) }
+// deleteKey queues the deletion of key, which the caller hands over.
+func (a *applier) deleteKey(key []byte) { a.kv = append(a.kv, kvOp{key: key}) }
+
+// arenaSince returns what was appended to the arena from start on, capped
+// so that a later append cannot write over it.
+func (a *applier) arenaSince(start int) []byte {
+	return a.arena[start:len(a.arena):len(a.arena)]
+}
+
+// resultKey returns the key of a session's recorded result, in the arena.
+func (a *applier) resultKey(id int64, seq uint64) []byte {
+	start := len(a.arena)
+	a.arena = appendResultKey(a.arena, id, seq)
+	return a.arenaSince(start)
+}
 
 type mark struct{ undo, kv, events int }
 
@@ -213,12 +235,12 @@ func (a *applier) commit(applied uint64) error {
 	for _, op := range a.kv {
 		var err error
 		switch {
-		case op.end != "":
-			err = b.DeleteRange([]byte(op.key), []byte(op.end), nil)
+		case op.end != nil:
+			err = b.DeleteRange(op.key, op.end, nil)
 		case op.value == nil:
-			err = b.Delete([]byte(op.key), nil)
+			err = b.Delete(op.key, nil)
 		default:
-			err = b.Set([]byte(op.key), op.value, nil)
+			err = b.Set(op.key, op.value, nil)
 		}
 		if err != nil {
 			return err
@@ -649,7 +671,7 @@ func (a *applier) closeSession(op *CloseSession) errcode.Code {
 	a.sessions[op.ID] = nil
 	a.deleteKey(sessionKey(op.ID))
 	prefix := resultPrefix(op.ID)
-	a.kv = append(a.kv, kvOp{key: string(prefix), end: string(prefixUpper(prefix))})
+	a.kv = append(a.kv, kvOp{key: prefix, end: prefixUpper(prefix)})
 	a.once[op.ID] = &onceState{cleared: true}
 	return errcode.Ok
 }
@@ -670,8 +692,8 @@ func (a *applier) ephemeralsOf(id int64) []string {
 		return nil
 	}
 	for _, op := range a.kv {
-		if len(op.key) > len(prefix) && op.key[:len(prefix)] == string(prefix) {
-			set[op.key[len(prefix):]] = op.value != nil
+		if len(op.key) > len(prefix) && op.end == nil && bytes.HasPrefix(op.key, prefix) {
+			set[string(op.key[len(prefix):])] = op.value != nil
 		}
 	}
 	out := make([]string, 0, len(set))

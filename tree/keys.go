@@ -85,8 +85,11 @@ func sessionIDFrom(b []byte) int64 {
 	return int64(binary.BigEndian.Uint64(b) ^ (1 << 63))
 }
 
-func sessionKey(id int64) []byte {
-	return appendSessionID([]byte{pState, kindSession}, id)
+func sessionKey(id int64) []byte { return appendSessionKey(nil, id) }
+
+// appendSessionKey appends the key of a session's record to dst.
+func appendSessionKey(dst []byte, id int64) []byte {
+	return appendSessionID(append(dst, pState, kindSession), id)
 }
 
 func ephemeralPrefix(id int64) []byte {
@@ -118,6 +121,10 @@ func resultPrefix(id int64) []byte {
 	return appendSessionID([]byte{pState, kindResult}, id)
 }
 
-func resultKey(id int64, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(resultPrefix(id), seq)
+func resultKey(id int64, seq uint64) []byte { return appendResultKey(nil, id, seq) }
+
+// appendResultKey appends the key of a session's recorded result to dst.
+func appendResultKey(dst []byte, id int64, seq uint64) []byte {
+	dst = appendSessionID(append(dst, pState, kindResult), id)
+	return binary.BigEndian.AppendUint64(dst, seq)
 }

@@ -17,9 +17,25 @@ import (
 
 // onceState is what one run has recorded or forgotten for one session.
 type onceState struct {
-	recorded map[uint64][]byte // seq -> encoded result, recorded in this run
-	low      uint64            // results below it were forgotten in this run
-	cleared  bool              // the session was closed in this run: nothing in the store counts
+	recorded []recordedResult // recorded in this run, in Seq order (a closed-loop client makes one)
+	low      uint64           // results below it were forgotten in this run
+	cleared  bool             // the session was closed in this run: nothing in the store counts
+}
+
+// recordedResult is one write result recorded in a run.
+type recordedResult struct {
+	seq uint64
+	v   []byte // encoded
+}
+
+// find returns the result recorded in this run for seq, if any.
+func (st *onceState) find(seq uint64) ([]byte, bool) {
+	for _, r := range st.recorded {
+		if r.seq == seq {
+			return r.v, true
+		}
+	}
+	return nil, false
 }
 
 // checkOnce validates a command's Seq and LowestUnacked and answers a retry
@@ -61,9 +77,11 @@ func (a *applier) checkOnce(c *Command, res *Result) bool {
 // the acknowledgement it carries.
 func (a *applier) recordResult(c *Command, res *Result) {
 	st := a.onceOf(c.Session)
-	v := appendResult(nil, res)
-	st.recorded[c.Seq] = v
-	a.setKey(resultKey(c.Session, c.Seq), v)
+	start := len(a.arena)
+	a.arena = appendResult(a.arena, res)
+	v := a.arenaSince(start)
+	st.recorded = append(st.recorded, recordedResult{seq: c.Seq, v: v})
+	a.setKey(a.resultKey(c.Session, c.Seq), v)
 	if sess := a.getSession(c.Session); sess != nil {
 		a.acknowledge(sess, c.LowestUnacked)
 	}
@@ -80,15 +98,20 @@ func (a *applier) acknowledge(sess *Session, low uint64) {
 	s := *sess
 	s.LowestUnacked = low
 	a.sessions[s.ID] = &s
-	a.setKey(sessionKey(s.ID), appendSession(nil, &s))
+	start := len(a.arena)
+	a.arena = appendSessionKey(a.arena, s.ID)
+	key := a.arenaSince(start)
+	start = len(a.arena)
+	a.arena = appendSession(a.arena, &s)
+	a.setKey(key, a.arenaSince(start))
 	st := a.onceOf(s.ID)
 	st.low = low
 	if low-old > MaxUnackedWrites {
-		a.kv = append(a.kv, kvOp{key: string(resultKey(s.ID, old)), end: string(resultKey(s.ID, low))})
+		a.kv = append(a.kv, kvOp{key: a.resultKey(s.ID, old), end: a.resultKey(s.ID, low)})
 		return
 	}
 	for seq := old; seq < low; seq++ {
-		a.deleteKey(resultKey(s.ID, seq))
+		a.deleteKey(a.resultKey(s.ID, seq))
 	}
 }
 
@@ -97,9 +120,6 @@ func (a *applier) onceOf(id int64) *onceState {
 	if st == nil {
 		st = &onceState{}
 		a.once[id] = st
-	}
-	if st.recorded == nil {
-		st.recorded = make(map[uint64][]byte)
 	}
 	return st
 }
@@ -111,7 +131,7 @@ func (a *applier) recorded(id int64, seq uint64) []byte {
 		if seq < st.low {
 			return nil
 		}
-		if v, ok := st.recorded[seq]; ok {
+		if v, ok := st.find(seq); ok {
 			return v
 		}
 		if st.cleared {

@@ -69,9 +69,9 @@ func (c *sessionCache) committed(a *applier) {
 			// The session ended in this run: nothing of it is stored.
 			e.maxSeq, e.maxKnown = 0, true
 		}
-		for seq := range st.recorded {
+		for _, r := range st.recorded {
 			if e.maxKnown {
-				e.maxSeq = max(e.maxSeq, seq)
+				e.maxSeq = max(e.maxSeq, r.seq)
 			}
 		}
 	}

@@ -258,6 +258,9 @@ func (c *testCluster) check() {
 			continue
 		}
 		st := n.Status()
+		if t := n.Term(); t < st.Term {
+			c.violations = append(c.violations, fmt.Sprintf("member %d: Term() %d read after Status().Term %d: terms went back", id, t, st.Term))
+		}
 		if st.Role != RoleLeader {
 			continue
 		}

@@ -449,6 +449,14 @@ func (n *Node) Status() Status {
 	return st
 }
 
+// Term returns the member's raft term as of the last handled Ready: what
+// Status().Term says, without copying the leader's Progress.
+func (n *Node) Term() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.status.Term
+}
+
 func (n *Node) updateStatus(rd *raft.Ready) {
 	st := n.rn.BasicStatus()
 	n.mu.Lock()
