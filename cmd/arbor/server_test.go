@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/urfave/cli/v2"
 )
 
 // TestServerProcess runs arbor server as a process: it serves, stops
@@ -114,6 +116,8 @@ func TestServerConfigErrors(t *testing.T) {
 		{[]string{"--cluster", "1=127.0.0.1:7281,2=127.0.0.1:7282"}, "server: invalid config: member id: required with a cluster"},
 		{[]string{"--id", "3", "--cluster", "1=127.0.0.1:7281,2=127.0.0.1:7282"}, "server: invalid config: member id 3: not in the cluster"},
 		{[]string{"--id", "x"}, "server: invalid value"},
+		{[]string{"--gc-percent", "0"}, "server: --gc-percent 0: want a positive percentage"},
+		{[]string{"--gc-percent", "lots"}, "server: invalid value"},
 	} {
 		// A free address and a fresh directory, so that nothing but the
 		// config can make it fail.
@@ -125,6 +129,43 @@ func TestServerConfigErrors(t *testing.T) {
 		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("arbor %q took %v to refuse its config", args, d)
+		}
+	}
+}
+
+func TestGCPercent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args    []string
+		gogc    string
+		want    int
+		wantSet bool
+	}{
+		{nil, "", defaultGCPercent, true},
+		{nil, "50", 0, false}, // GOGC from the environment is left alone
+		{[]string{"--gc-percent", "200"}, "50", 200, true},
+		{[]string{"--gc-percent", "200"}, "", 200, true},
+	} {
+		var got int
+		var set bool
+		app := &cli.App{
+			Flags: []cli.Flag{&cli.IntFlag{Name: "gc-percent", Value: defaultGCPercent}},
+			Action: func(c *cli.Context) error {
+				var err error
+				got, set, err = gcPercent(c, func(k string) string {
+					if k == "GOGC" {
+						return tc.gogc
+					}
+					return ""
+				})
+				return err
+			},
+		}
+		if err := app.Run(append([]string{"arbor"}, tc.args...)); err != nil {
+			t.Fatalf("%q with GOGC=%q: %v", tc.args, tc.gogc, err)
+		}
+		if got != tc.want || set != tc.wantSet {
+			t.Errorf("%q with GOGC=%q: gcPercent = %d, %v; want %d, %v", tc.args, tc.gogc, got, set, tc.want, tc.wantSet)
 		}
 	}
 }
