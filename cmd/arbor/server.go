@@ -1,12 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
+	"github.com/arbor-coord/arbor/internal/gctune"
 	"github.com/arbor-coord/arbor/server"
 	"github.com/arbor-coord/arbor/server/raftnode"
 )
@@ -37,7 +38,7 @@ func serverFlags() []cli.Flag {
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "join", Usage: "join a running cluster as a new member (first start only; add it with arbor member add, then promote it)", EnvVars: []string{"ARBOR_JOIN"}}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "snapshot-entries", Usage: "entries applied between two Raft snapshots (each lets the log be compacted)", Value: raftnode.DefaultSnapshotEntries, EnvVars: []string{"ARBOR_SNAPSHOT_ENTRIES"}}),
 		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "snapshot-catchup-entries", Usage: "entries the Raft log keeps behind a snapshot, for members that lag", Value: raftnode.DefaultCatchUpEntries, EnvVars: []string{"ARBOR_SNAPSHOT_CATCHUP_ENTRIES"}}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "gc-percent", Usage: "the Go garbage collector's target heap growth, `PERCENT` (GOGC); higher trades memory for fewer collections and a lower tail latency. Without the flag, a GOGC in the environment wins", Value: defaultGCPercent, EnvVars: []string{"ARBOR_GC_PERCENT"}}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "gc-headroom", Usage: "let the Go heap grow by at least `SIZE` between garbage collections (or by the live heap, if larger): more memory, fewer collections, a lower tail latency; 0 leaves Go's GOGC alone. Without the flag, a GOGC in the environment wins", Value: "128MiB", EnvVars: []string{"ARBOR_GC_HEADROOM"}}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiles at /debug/pprof/ on the client address (only where that address is not reachable by untrusted hosts)", EnvVars: []string{"ARBOR_PPROF"}}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "super-digest", Usage: "the super user's digest identity, `user:base64(sha1(user:password))`", EnvVars: []string{"ARBOR_SUPER_DIGEST"}}),
 	}
@@ -81,25 +82,21 @@ func (s intsAsStrings) String(name string) (string, error) {
 	return v, err
 }
 
-// defaultGCPercent is arbor server's GOGC. Go's default of 100 collects
-// every time the heap doubles; a member's live heap is small (the tree is
-// in Pebble) while each request allocates, so at 100 it collects many
-// times a second under load, and the collections' assists show in the
-// p99 (docs/BENCHMARKS.md, "Tail latency and the garbage collector").
-const defaultGCPercent = 400
-
-// gcPercent returns the GOGC value the member should run with, and
-// whether to set it: --gc-percent if given, else a GOGC from the
-// environment (left alone), else the default.
-func gcPercent(c *cli.Context, getenv func(string) string) (int, bool, error) {
-	v := c.Int("gc-percent")
-	if v <= 0 {
-		return 0, false, usagef("server: --gc-percent %d: want a positive percentage", v)
+// gcHeadroom returns the headroom for the member's GC tuner
+// (internal/gctune), or 0 to leave GOGC alone: --gc-headroom if given,
+// else nothing when GOGC is in the environment, else the flag's default.
+func gcHeadroom(c *cli.Context, getenv func(string) string) (uint64, error) {
+	var v int
+	if s := c.String("gc-headroom"); s != "0" {
+		var err error
+		if v, err = parseBytes(s); err != nil {
+			return 0, usagef("server: --gc-headroom: %v, or 0 for none", err)
+		}
 	}
-	if !c.IsSet("gc-percent") && getenv("GOGC") != "" {
-		return 0, false, nil
+	if !c.IsSet("gc-headroom") && getenv("GOGC") != "" {
+		return 0, nil
 	}
-	return v, true, nil
+	return uint64(v), nil
 }
 
 // configError is a server configuration that does not validate.
@@ -120,15 +117,21 @@ func (e *env) serve(c *cli.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return &configError{err}
 	}
-	gc, setGC, err := gcPercent(c, os.Getenv)
+	headroom, err := gcHeadroom(c, os.Getenv)
 	if err != nil {
 		return err
 	}
-	if setGC {
-		debug.SetGCPercent(gc)
-	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if headroom > 0 {
+		tuned := make(chan struct{})
+		tctx, cancel := context.WithCancel(ctx)
+		go func() {
+			defer close(tuned)
+			gctune.Tuner{Headroom: headroom, Logger: cfg.Logger}.Run(tctx)
+		}()
+		defer func() { cancel(); <-tuned }()
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

@@ -116,8 +116,8 @@ func TestServerConfigErrors(t *testing.T) {
 		{[]string{"--cluster", "1=127.0.0.1:7281,2=127.0.0.1:7282"}, "server: invalid config: member id: required with a cluster"},
 		{[]string{"--id", "3", "--cluster", "1=127.0.0.1:7281,2=127.0.0.1:7282"}, "server: invalid config: member id 3: not in the cluster"},
 		{[]string{"--id", "x"}, "server: invalid value"},
-		{[]string{"--gc-percent", "0"}, "server: --gc-percent 0: want a positive percentage"},
-		{[]string{"--gc-percent", "lots"}, "server: invalid value"},
+		{[]string{"--gc-headroom", "lots"}, `server: --gc-headroom: "lots": want a number of bytes, optionally with a suffix B, KiB or MiB, or 0 for none`},
+		{[]string{"--gc-headroom", "-5MiB"}, `server: --gc-headroom: "-5MiB"`},
 	} {
 		// A free address and a fresh directory, so that nothing but the
 		// config can make it fail.
@@ -133,26 +133,25 @@ func TestServerConfigErrors(t *testing.T) {
 	}
 }
 
-func TestGCPercent(t *testing.T) {
+func TestGCHeadroom(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		args    []string
-		gogc    string
-		want    int
-		wantSet bool
+		args []string
+		gogc string
+		want uint64
 	}{
-		{nil, "", defaultGCPercent, true},
-		{nil, "50", 0, false}, // GOGC from the environment is left alone
-		{[]string{"--gc-percent", "200"}, "50", 200, true},
-		{[]string{"--gc-percent", "200"}, "", 200, true},
+		{nil, "", 128 << 20}, // the default
+		{nil, "50", 0},       // GOGC from the environment is left alone
+		{[]string{"--gc-headroom", "64MiB"}, "50", 64 << 20}, // the flag wins over GOGC
+		{[]string{"--gc-headroom", "1024"}, "", 1024},
+		{[]string{"--gc-headroom", "0"}, "", 0}, // off
 	} {
-		var got int
-		var set bool
+		var got uint64
 		app := &cli.App{
-			Flags: []cli.Flag{&cli.IntFlag{Name: "gc-percent", Value: defaultGCPercent}},
+			Flags: []cli.Flag{&cli.StringFlag{Name: "gc-headroom", Value: "128MiB"}},
 			Action: func(c *cli.Context) error {
 				var err error
-				got, set, err = gcPercent(c, func(k string) string {
+				got, err = gcHeadroom(c, func(k string) string {
 					if k == "GOGC" {
 						return tc.gogc
 					}
@@ -164,8 +163,8 @@ func TestGCPercent(t *testing.T) {
 		if err := app.Run(append([]string{"arbor"}, tc.args...)); err != nil {
 			t.Fatalf("%q with GOGC=%q: %v", tc.args, tc.gogc, err)
 		}
-		if got != tc.want || set != tc.wantSet {
-			t.Errorf("%q with GOGC=%q: gcPercent = %d, %v; want %d, %v", tc.args, tc.gogc, got, set, tc.want, tc.wantSet)
+		if got != tc.want {
+			t.Errorf("%q with GOGC=%q: gcHeadroom = %d, want %d", tc.args, tc.gogc, got, tc.want)
 		}
 	}
 }

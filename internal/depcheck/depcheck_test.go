@@ -48,6 +48,8 @@ var houseRules = rules{
 		// nothing of arbor, so that it measures ZooKeeper and etcd alike.
 		{from: "internal/loadgen/...", allow: nil},
 		{from: "internal/freeport/...", allow: nil},
+		// The GC tuner of arbor server knows nothing of arbor.
+		{from: "internal/gctune/...", allow: nil},
 		// The client imports wire, so wire may reach no further than the
 		// client, but for internal/protoscan: a leaf that wire's decoders
 		// run, which gives the client nothing to reach.
