@@ -17,7 +17,7 @@ import (
 
 // onceState is what one run has recorded or forgotten for one session.
 type onceState struct {
-	recorded []recordedResult // recorded in this run, in Seq order (a closed-loop client makes one)
+	recorded []recordedResult // recorded in this run (mostly one: a closed-loop client has one write in flight)
 	low      uint64           // results below it were forgotten in this run
 	cleared  bool             // the session was closed in this run: nothing in the store counts
 }
