@@ -50,6 +50,9 @@ var houseRules = rules{
 		{from: "internal/freeport/...", allow: nil},
 		// The GC tuner of arbor server knows nothing of arbor.
 		{from: "internal/gctune/...", allow: nil},
+		// The Raft log's segment files know nothing of Raft or of arbor:
+		// records in, records out.
+		{from: "server/raftlog/wal/...", allow: nil},
 		// The client imports wire, so wire may reach no further than the
 		// client, but for internal/protoscan: a leaf that wire's decoders
 		// run, which gives the client nothing to reach.
