@@ -16,9 +16,15 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// DefaultSegmentBytes is the size a segment is zero-filled to, and the
-// size past which Full reports true, when Options.SegmentBytes is 0.
+// DefaultSegmentBytes is the largest size a segment is zero-filled to
+// when Options.SegmentBytes is 0.
 const DefaultSegmentBytes = 64 << 20
+
+// firstSegmentBytes is the size of the first segment a WAL zero-fills;
+// each one it fills after is twice the size of the one before, up to
+// SegmentBytes, so that a log written little (a test's, a quiet member's)
+// fills little.
+const firstSegmentBytes = 1 << 20
 
 // MaxRecordBytes bounds one record's payload. A header declaring more is
 // not a record (it ends a segment, see Recovery in the package docs), so a
@@ -51,9 +57,10 @@ type Options struct {
 	// FS is the filesystem; nil means the operating system's. Tests pass
 	// vfs.NewMem() or vfs.NewCrashableMem().
 	FS vfs.FS
-	// SegmentBytes is the size a new segment is zero-filled to and past
-	// which Full reports true; 0 means DefaultSegmentBytes. A record is
-	// never split: one larger than the room left makes its segment grow.
+	// SegmentBytes is the largest size a new segment is zero-filled to;
+	// 0 means DefaultSegmentBytes. Full reports true once a segment's
+	// records fill its file. A record is never split: one larger than
+	// the room left makes its segment grow.
 	SegmentBytes int64
 }
 
@@ -68,15 +75,17 @@ type WAL struct {
 	fs           vfs.FS
 	dir          string
 	segmentBytes int64
+	fillBytes    int64 // the size of the next segment to zero-fill
 
 	segs []uint64 // live segments, ascending; the last is cur once Rotate ran
 
-	cur     vfs.File // the segment appends go to; nil before the first Rotate
-	curSeq  uint64
-	size    int64  // bytes in cur, written or buffered
-	written int64  // bytes of cur written to the file
-	synced  int64  // bytes of cur synced
-	buf     []byte // records appended but not yet written
+	cur      vfs.File // the segment appends go to; nil before the first Rotate
+	curSeq   uint64
+	capacity int64  // the size of cur's file when it became a segment
+	size     int64  // bytes in cur, written or buffered
+	written  int64  // bytes of cur written to the file
+	synced   int64  // bytes of cur synced
+	buf      []byte // records appended but not yet written
 
 	// tailEnd is where the last segment Open found (without an end
 	// record) stops being valid; the first Rotate closes it there.
@@ -86,10 +95,16 @@ type WAL struct {
 
 	// The spare files, and the one goroutine that zero-fills a new one.
 	prepMu   sync.Mutex
-	spares   []string
+	spares   []spare
 	prepErr  error
 	prepDone chan struct{} // closed when the running preparation ends; nil if none
 	nextTmp  uint64
+}
+
+// spare is a file waiting to become a segment.
+type spare struct {
+	name string
+	size int64
 }
 
 // Open opens the log in dir, creating dir if needed, and calls replay
@@ -104,6 +119,7 @@ func Open(dir string, opts Options, replay func(pos Pos, rec []byte) error) (*WA
 	if w.segmentBytes <= 0 {
 		w.segmentBytes = DefaultSegmentBytes
 	}
+	w.fillBytes = min(firstSegmentBytes, w.segmentBytes)
 	if err := w.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: create %s: %w", dir, err)
 	}
@@ -124,7 +140,12 @@ func Open(dir string, opts Options, replay func(pos Pos, rec []byte) error) (*WA
 				return nil, fmt.Errorf("wal: remove %s: %w", name, err)
 			}
 		case strings.HasPrefix(name, sparePrefix):
-			w.spares = append(w.spares, w.fs.PathJoin(dir, name))
+			path := w.fs.PathJoin(dir, name)
+			st, err := w.fs.Stat(path)
+			if err != nil {
+				return nil, fmt.Errorf("wal: %w", err)
+			}
+			w.spares = append(w.spares, spare{path, st.Size()})
 			if n, err := strconv.ParseUint(strings.TrimPrefix(name, sparePrefix), 10, 64); err == nil {
 				w.nextTmp = max(w.nextTmp, n+1)
 			}
@@ -280,7 +301,7 @@ func (w *WAL) write() error {
 
 // Full reports whether the current segment has reached its size, so
 // that the caller should Rotate before its next records.
-func (w *WAL) Full() bool { return w.cur == nil || w.size >= w.segmentBytes }
+func (w *WAL) Full() bool { return w.cur == nil || w.size >= w.capacity }
 
 // Rotate closes the current segment with an end record (synced, with
 // everything appended before it), starts the next one and appends first
@@ -294,10 +315,11 @@ func (w *WAL) Rotate(first []byte) error {
 	if len(w.segs) > 0 {
 		seq = w.segs[len(w.segs)-1] + 1
 	}
-	f, err := w.newSegment(seq)
+	f, capacity, err := w.newSegment(seq)
 	if err != nil {
 		return err
 	}
+	w.capacity = capacity
 	w.segs = append(w.segs, seq)
 	w.cur, w.curSeq = f, seq
 	w.size, w.written, w.synced = 0, 0, 0
@@ -343,38 +365,54 @@ func (w *WAL) closeCurrent() error {
 	return nil
 }
 
-// newSegment makes segment seq out of a spare, zero-filling a new spare
-// if there is none, and syncs the directory.
-func (w *WAL) newSegment(seq uint64) (vfs.File, error) {
+// newSegment makes segment seq out of the largest spare, zero-filling a
+// new file if no spare is as large as the next fill, syncs the directory,
+// and returns the segment's file and size.
+func (w *WAL) newSegment(seq uint64) (vfs.File, int64, error) {
 	w.waitPrepared()
 	w.prepMu.Lock()
 	err := w.prepErr
 	w.prepErr = nil
-	var spare string
-	if n := len(w.spares); n > 0 {
-		spare, w.spares = w.spares[n-1], w.spares[:n-1]
+	var sp spare
+	if len(w.spares) > 0 {
+		i := 0
+		for j, c := range w.spares {
+			if c.size > w.spares[i].size {
+				i = j
+			}
+		}
+		sp = w.spares[i]
+		w.spares = slices.Delete(w.spares, i, i+1)
 	}
+	fill := w.fillBytes
+	w.fillBytes = min(2*w.fillBytes, w.segmentBytes)
 	w.prepMu.Unlock()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if spare == "" {
-		if spare, err = w.zeroFilled(); err != nil {
-			return nil, err
+	if sp.name != "" && sp.size < fill {
+		if err := w.fs.Remove(sp.name); err != nil {
+			return nil, 0, fmt.Errorf("wal: remove %s: %w", sp.name, err)
+		}
+		sp = spare{}
+	}
+	if sp.name == "" {
+		if sp, err = w.zeroFilled(fill); err != nil {
+			return nil, 0, err
 		}
 	}
 	name := w.fs.PathJoin(w.dir, segmentName(seq))
-	if err := w.fs.Rename(spare, name); err != nil {
-		return nil, fmt.Errorf("wal: rename %s to %s: %w", spare, name, err)
+	if err := w.fs.Rename(sp.name, name); err != nil {
+		return nil, 0, fmt.Errorf("wal: rename %s to %s: %w", sp.name, name, err)
 	}
 	if err := w.syncDir(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	f, err := w.fs.OpenReadWrite(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return nil, fmt.Errorf("wal: open %s: %w", name, err)
+		return nil, 0, fmt.Errorf("wal: open %s: %w", name, err)
 	}
-	return f, nil
+	return f, sp.size, nil
 }
 
 // prepare zero-fills a spare on its own goroutine if none is waiting, so
@@ -387,16 +425,17 @@ func (w *WAL) prepare() {
 	}
 	done := make(chan struct{})
 	w.prepDone = done
+	fill := w.fillBytes
 	go func() {
 		defer close(done)
-		name, err := w.zeroFilled()
+		sp, err := w.zeroFilled(fill)
 		w.prepMu.Lock()
 		defer w.prepMu.Unlock()
 		if err != nil {
 			w.prepErr = err
 			return
 		}
-		w.spares = append(w.spares, name)
+		w.spares = append(w.spares, sp)
 	}()
 }
 
@@ -414,10 +453,10 @@ func (w *WAL) waitPrepared() {
 	w.prepMu.Unlock()
 }
 
-// zeroFilled writes a spare of segmentBytes zeroes, synced, and returns
-// its name. It is written under a temporary name and renamed when
-// complete, so that Open never takes a half-written one.
-func (w *WAL) zeroFilled() (string, error) {
+// zeroFilled writes a spare of size zeroes, synced. It is written under
+// a temporary name and renamed when complete, so that Open never takes a
+// half-written one.
+func (w *WAL) zeroFilled(size int64) (spare, error) {
 	w.prepMu.Lock()
 	n := w.nextTmp
 	w.nextTmp++
@@ -426,11 +465,11 @@ func (w *WAL) zeroFilled() (string, error) {
 	tmp := name + tmpSuffix
 	f, err := w.fs.Create(tmp, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return "", fmt.Errorf("wal: create %s: %w", tmp, err)
+		return spare{}, fmt.Errorf("wal: create %s: %w", tmp, err)
 	}
-	zeroes := make([]byte, min(w.segmentBytes, 1<<20))
-	for off := int64(0); off < w.segmentBytes && err == nil; off += int64(len(zeroes)) {
-		_, err = f.Write(zeroes[:min(int64(len(zeroes)), w.segmentBytes-off)])
+	zeroes := make([]byte, min(size, 1<<20))
+	for off := int64(0); off < size && err == nil; off += int64(len(zeroes)) {
+		_, err = f.Write(zeroes[:min(int64(len(zeroes)), size-off)])
 	}
 	if err == nil {
 		err = f.Sync()
@@ -442,9 +481,9 @@ func (w *WAL) zeroFilled() (string, error) {
 		err = w.fs.Rename(tmp, name)
 	}
 	if err != nil {
-		return "", fmt.Errorf("wal: zero-fill %s: %w", tmp, err)
+		return spare{}, fmt.Errorf("wal: zero-fill %s: %w", tmp, err)
 	}
-	return name, nil
+	return spare{name, size}, nil
 }
 
 func (w *WAL) syncDir() error { return syncDir(w.fs, w.dir) }
@@ -487,17 +526,17 @@ func (w *WAL) Release(seq uint64) error {
 			}
 		}
 		name := w.fs.PathJoin(w.dir, segmentName(s))
-		w.prepMu.Lock()
-		keep := len(w.spares) < maxSpares
-		var spare string
-		if keep {
-			spare = w.fs.PathJoin(w.dir, sparePrefix+strconv.FormatUint(w.nextTmp, 10))
-			w.nextTmp++
+		st, err := w.fs.Stat(name)
+		if err != nil {
+			return fmt.Errorf("wal: release %s: %w", name, err)
 		}
+		w.prepMu.Lock()
+		keep := len(w.spares) < maxSpares && st.Size() >= w.fillBytes
+		sp := spare{w.fs.PathJoin(w.dir, sparePrefix+strconv.FormatUint(w.nextTmp, 10)), st.Size()}
+		w.nextTmp++
 		w.prepMu.Unlock()
-		var err error
 		if keep {
-			err = w.fs.Rename(name, spare)
+			err = w.fs.Rename(name, sp.name)
 		} else {
 			err = w.fs.Remove(name)
 		}
@@ -506,7 +545,7 @@ func (w *WAL) Release(seq uint64) error {
 		}
 		if keep {
 			w.prepMu.Lock()
-			w.spares = append(w.spares, spare)
+			w.spares = append(w.spares, sp)
 			w.prepMu.Unlock()
 		}
 	}
