@@ -131,7 +131,7 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 	// The top bit stays clear so the sequence cannot wrap in practice.
 	r.seq.Store(binary.BigEndian.Uint64(seed[:]) >> 1)
 	fail := func(err error) (*replica, error) {
-		db.Close()
+		r.closeStore()
 		return nil, err
 	}
 	// A tree left partial by an interrupted snapshot restore opens, for
@@ -141,7 +141,12 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 	if r.tree, err = tree.Open(db, treeOpts); err != nil {
 		return fail(err)
 	}
-	if r.log, err = raftlog.Open(db); err != nil {
+	fs := cfg.fs
+	if fs == nil {
+		fs = vfs.Default
+	}
+	// The raft log's segment files, beside the store.
+	if r.log, err = raftlog.Open(db, fs.PathJoin(cfg.dir, "raft"), raftlog.Options{FS: fs}); err != nil {
 		return fail(err)
 	}
 	if r.tree.Incomplete() {
@@ -150,10 +155,6 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 		if first, err := r.log.FirstIndex(); err != nil || first <= 1 {
 			return fail(fmt.Errorf("%w, and the raft log holds no snapshot to restore it from", tree.ErrIncompleteImport))
 		}
-	}
-	fs := cfg.fs
-	if fs == nil {
-		fs = vfs.Default
 	}
 	r.applied = newAppliedIndex(r.tree.Applied())
 	// A member started with a cluster (even of one) has a transport, so
@@ -188,7 +189,7 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 	}
 	if r.transport != nil && r.transport != cfg.transport {
 		fail = func(err error) (*replica, error) {
-			db.Close()
+			r.closeStore()
 			return nil, errors.Join(err, r.transport.Close())
 		}
 	}
@@ -399,6 +400,15 @@ func (r *replica) close(ctx context.Context) error {
 	err := r.node.Stop(ctx)
 	if r.transport != nil {
 		err = errors.Join(err, r.transport.Close())
+	}
+	return errors.Join(err, r.closeStore())
+}
+
+// closeStore closes the raft log, if open, then the store.
+func (r *replica) closeStore() error {
+	var err error
+	if r.log != nil {
+		err = r.log.Close()
 	}
 	return errors.Join(err, r.db.Close())
 }

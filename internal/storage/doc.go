@@ -5,7 +5,8 @@
 // Keyspace (the first byte of every key):
 //
 //	's'  the replicated state, owned by package tree
-//	'r'  the Raft log, HardState and ConfState, owned by server/raftlog
+//	'r'  the Raft log of a store written before the log had files of its
+//	     own (server/raftlog moves it out on the first open, then deletes it)
 //	'm'  the member's own record (its id, its cluster's peer addresses),
 //	     owned by package server
 //

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -23,10 +22,9 @@ func entries(from, to, term uint64) []*pb.Entry {
 	return ents
 }
 
-// TestSaveBatch checks that the caller's writes in the batch commit with
-// the Log's, and that the Log leaves every key outside its prefix alone,
-// even when it deletes whole ranges of entries.
-func TestSaveBatch(t *testing.T) {
+// TestStoreKeysUntouched checks that the Log leaves the member's store
+// alone, and that a refused write leaves the log as it was.
+func TestStoreKeysUntouched(t *testing.T) {
 	h := newHarness(t, vfs.NewMem())
 	others := [][]byte{{storage.PrefixState}, {storage.PrefixState, 0}, {'q', 0xff}, {storage.PrefixState, 'e', 0, 0, 0, 0, 0, 0, 0, 1}}
 	for _, k := range others {
@@ -34,16 +32,10 @@ func TestSaveBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b := h.db.NewBatch()
-	if err := b.Set([]byte{storage.PrefixState, 'x'}, []byte("applied"), nil); err != nil {
-		t.Fatal(err)
-	}
 	hs := &pb.HardState{Term: proto.Uint64(2), Vote: proto.Uint64(1), Commit: proto.Uint64(3)}
-	if err := h.log.SaveBatch(b, hs, entries(1, 10, 2), nil); err != nil {
+	if err := h.log.Save(hs, entries(1, 10, 2), nil); err != nil {
 		t.Fatal(err)
 	}
-	b.Close()
-	others = append(others, []byte{storage.PrefixState, 'x'})
 
 	// A refused snapshot writes nothing, not even the entries beside it.
 	if err := h.log.ApplySnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: proto.Uint64(5), Term: proto.Uint64(2)}}); err != nil {
@@ -72,27 +64,26 @@ func TestSaveBatch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("key %q: %v", k, err)
 		}
-		want := []byte("theirs")
-		if bytes.Equal(k, []byte{storage.PrefixState, 'x'}) {
-			want = []byte("applied")
-		}
-		if !bytes.Equal(v, want) {
-			t.Fatalf("key %q = %q, want %q", k, v, want)
+		if !bytes.Equal(v, []byte("theirs")) {
+			t.Fatalf("key %q = %q, want %q", k, v, "theirs")
 		}
 		closer.Close()
 	}
 	if first, _ := h.log.FirstIndex(); first != 16 {
 		t.Fatalf("FirstIndex %d, want 16", first)
 	}
+	if last, _ := h.log.LastIndex(); last != 20 {
+		t.Fatalf("LastIndex %d, want 20", last)
+	}
 	if got, _, _ := h.log.InitialState(); !proto.Equal(got, hs) {
 		t.Fatalf("HardState %v, want %v", got, hs)
 	}
 }
 
-// TestSaveCommit checks that SaveCommit records a commit-only HardState,
-// refuses any other change, and that a crash which keeps a later unsynced
-// write of the caller's also keeps the commit index: the applied index
-// the caller writes after SaveCommit never outlives the commit it covers.
+// TestSaveCommit checks that SaveCommit records a commit-only HardState
+// without a sync, that a crash keeps the term and the vote whatever it
+// does to the commit index, that the next synced write makes it durable,
+// and that SaveCommit refuses any other change.
 func TestSaveCommit(t *testing.T) {
 	hs := func(term, vote, commit uint64) *pb.HardState {
 		return &pb.HardState{Term: proto.Uint64(term), Vote: proto.Uint64(vote), Commit: proto.Uint64(commit)}
@@ -106,32 +97,27 @@ func TestSaveCommit(t *testing.T) {
 			if err := h.log.SaveCommit(hs(2, 1, c)); err != nil {
 				t.Fatal(err)
 			}
-			// The applier's state batch, unsynced, with its applied index;
-			// 8 KiB, so the WAL writes whole blocks a crash can keep.
-			if err := h.db.Set([]byte{storage.PrefixState, 'a'}, append([]byte{byte(c)}, make([]byte, 8<<10)...), pebble.NoSync); err != nil {
-				t.Fatal(err)
-			}
 		}
 		if got, _, _ := h.log.InitialState(); got.GetCommit() != 10 {
 			t.Fatalf("commit %d before the crash, want 10", got.GetCommit())
 		}
-		// Let Pebble's WAL flusher write (not sync) the tail, so the crash
-		// has unsynced data to keep or lose; the property holds either way.
-		time.Sleep(2 * time.Millisecond)
 		h.crash(seed)
 		got, _, err := h.log.InitialState()
 		if err != nil {
 			t.Fatal(err)
 		}
-		applied := uint64(0)
-		if v, closer, err := h.db.Get([]byte{storage.PrefixState, 'a'}); err == nil {
-			applied = uint64(v[0])
-			closer.Close()
-		} else if !errors.Is(err, pebble.ErrNotFound) {
+		if got.GetTerm() != 2 || got.GetVote() != 1 || got.GetCommit() > 10 {
+			t.Fatalf("seed %d: after a crash HardState %v", seed, got)
+		}
+		if err := h.log.SaveCommit(hs(2, 1, 10)); err != nil {
 			t.Fatal(err)
 		}
-		if got.GetTerm() != 2 || got.GetVote() != 1 || got.GetCommit() < applied {
-			t.Fatalf("seed %d: after a crash HardState %v with applied %d", seed, got, applied)
+		if err := h.log.Save(nil, entries(11, 11, 2), nil); err != nil {
+			t.Fatal(err)
+		}
+		h.crash(seed)
+		if got, _, _ := h.log.InitialState(); !proto.Equal(got, hs(2, 1, 10)) {
+			t.Fatalf("seed %d: after a synced write and a crash HardState %v, want commit 10", seed, got)
 		}
 	}
 

@@ -2,6 +2,7 @@ package raftlog
 
 import (
 	"bytes"
+	"path/filepath"
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -15,15 +16,17 @@ import (
 // on-disk store in a temporary directory. Each iteration is one fsync.
 func BenchmarkSave(b *testing.B) {
 	const perBatch, dataBytes = 64, 200
-	db, err := storage.Open(b.TempDir(), storage.Options{})
+	dir := b.TempDir()
+	db, err := storage.Open(dir, storage.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	l, err := Open(db)
+	l, err := Open(db, filepath.Join(dir, "raft"), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer l.Close()
 	data := bytes.Repeat([]byte("x"), dataBytes)
 	batches := make([][]*pb.Entry, b.N)
 	for i := range batches {

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/cockroachdb/pebble/v2"
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
@@ -94,50 +93,45 @@ func (l *Log) Contexts() map[uint64][]byte {
 }
 
 // SetMembership records cs, as SetConfState does, and contexts, the
-// contexts of the members of cs, in one synced batch: a restart sees both
+// contexts of the members of cs, synced together: a restart sees both
 // or neither. Contexts of ids that are not members of cs are left out.
 func (l *Log) SetMembership(cs *pb.ConfState, contexts map[uint64][]byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.db.NewBatch()
-	defer b.Close()
-	next := l.st
-	if err := setConfState(b, &next, cs); err != nil {
+	w := l.newWrite()
+	if err := w.setConfState(cs); err != nil {
 		return err
 	}
-	if err := setContexts(b, &next, contexts); err != nil {
+	if err := w.setContexts(contexts); err != nil {
 		return err
 	}
-	return l.commit(b, next)
+	return l.commit(w, true)
 }
 
-// SaveMembers is Save, and records contexts as the member contexts in
-// the same batch: for a Ready that installs snap, a snapshot received
-// from the leader, contexts are those its Data carries. A non-nil snap
-// with index 0 is installed as ApplySnapshot installs it (to bootstrap a
-// new member with its initial members' contexts).
+// SaveMembers is Save, and records contexts as the member contexts with
+// the rest: for a Ready that installs snap, a snapshot received from the
+// leader, contexts are those its Data carries. A non-nil snap with index
+// 0 is installed as ApplySnapshot installs it (to bootstrap a new member
+// with its initial members' contexts).
 func (l *Log) SaveMembers(hs *pb.HardState, entries []*pb.Entry, snap *pb.Snapshot, contexts map[uint64][]byte) error {
-	b := l.db.NewBatch()
-	defer b.Close()
-	return l.saveBatch(b, hs, entries, snap, contexts, true)
+	return l.save(hs, entries, snap, contexts, true)
 }
 
-func setContexts(b *pebble.Batch, next *state, contexts map[uint64][]byte) error {
-	members := slices.Concat(next.confState.GetVoters(), next.confState.GetVotersOutgoing(), next.confState.GetLearners(), next.confState.GetLearnersNext())
+func (w *write) setContexts(contexts map[uint64][]byte) error {
+	cs := w.next.confState
+	members := slices.Concat(cs.GetVoters(), cs.GetVotersOutgoing(), cs.GetLearners(), cs.GetLearnersNext())
 	kept := make(map[uint64][]byte, len(contexts))
 	for id, c := range contexts {
 		if len(c) > 0 && slices.Contains(members, id) {
 			kept[id] = slices.Clone(c)
 		}
 	}
-	v := AppendContexts(nil, kept)
-	if len(v) > MaxContextsBytes {
-		return fmt.Errorf("raftlog: member contexts are %d bytes, more than MaxContextsBytes (%d)", len(v), MaxContextsBytes)
+	v := AppendContexts([]byte{recContexts}, kept)
+	if len(v)-1 > MaxContextsBytes {
+		return fmt.Errorf("raftlog: member contexts are %d bytes, more than MaxContextsBytes (%d)", len(v)-1, MaxContextsBytes)
 	}
-	if err := b.Set(contextsKey, v, nil); err != nil {
-		return fmt.Errorf("raftlog: member contexts: %w", err)
-	}
-	next.contexts = kept
+	w.recs = append(w.recs, v)
+	w.next.contexts = kept
 	return nil
 }
 

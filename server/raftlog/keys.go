@@ -7,7 +7,9 @@ import (
 	"github.com/arbor-coord/arbor/internal/storage"
 )
 
-// The second byte of each key; see the package documentation.
+// The layout of a log kept in the store, from before the log had files of
+// its own; Open moves such a log out (migrate.go). The second byte of each
+// key under storage.PrefixRaft:
 const (
 	kindEntry     byte = 'e'
 	kindHardState byte = 'h'
@@ -36,15 +38,6 @@ func entryKey(index uint64) []byte {
 	k[0], k[1] = storage.PrefixRaft, kindEntry
 	binary.BigEndian.PutUint64(k[2:], index)
 	return k
-}
-
-// entryKeyEnd returns the exclusive upper bound of the entry keys at
-// indexes ≤ index.
-func entryKeyEnd(index uint64) []byte {
-	if index == ^uint64(0) {
-		return entriesUpper
-	}
-	return entryKey(index + 1)
 }
 
 // parseEntryKey returns the index an entry key holds.

@@ -7,25 +7,30 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/arbor-coord/arbor/server/raftlog/wal"
 )
 
 // MaxSnapshotDataBytes bounds Snapshot.Data: it is a descriptor of the
 // streamed state, never the state itself.
 const MaxSnapshotDataBytes = 64 << 10
 
-// Log is a raft.Storage kept in Pebble. It is safe for concurrent use.
+// Log is a raft.Storage kept in segment files (package wal). It is safe
+// for concurrent use.
 type Log struct {
-	db *pebble.DB
+	db *pebble.DB // the member's state store: synced before a compaction
 
-	mu sync.Mutex
-	st state // what is durably written, as last committed by this Log
+	mu  sync.Mutex
+	wal *wal.WAL
+	st  state // what is durably written, as last committed by this Log
 }
 
 // state is the part of the log kept in memory. It changes only after the
-// batch that writes it has committed.
+// records that write it are synced.
 type state struct {
 	offset     uint64 // index of the entry before the first kept (MemoryStorage's ents[0])
 	offsetTerm uint64 // its term
@@ -34,17 +39,26 @@ type state struct {
 	confState  *pb.ConfState
 	snapshot   *pb.Snapshot      // never nil; index 0 when there is none
 	contexts   map[uint64][]byte // the members' contexts; never modified, replaced
+	// pos holds where each entry after offset is in the WAL, and its
+	// term: pos[i] is entry offset+1+i. Entries are read back from
+	// there when the tail does not hold them.
+	pos []entryPos
 	// tail caches the last entries appended, contiguous and ending at
 	// last (fewer when the log was reopened, compacted or truncated), at
 	// most maxTailEntries of them holding at most maxTailBytes of data:
 	// raft reads back what it has just appended (the entries to apply
 	// once committed, those to send to a follower), and reading them from
-	// the tail saves a Pebble iterator and a decode per entry. The entries
-	// are raft's, never modified.
+	// the tail saves a read and a decode per entry. The entries are
+	// raft's, never modified.
 	tail      []*pb.Entry
 	tailBytes int // the sum of len(Data) over tail
 	// The tail's bounds (tests make them small).
 	maxTailEntries, maxTailBytes int
+}
+
+type entryPos struct {
+	at   wal.Pos
+	term uint64
 }
 
 // The tail cache's default bounds.
@@ -55,89 +69,66 @@ const (
 
 var _ raft.Storage = (*Log)(nil)
 
-// Open loads the Raft log's metadata from db, which holds arbor's one store
-// (internal/storage.Open). It reads and writes only keys under
-// storage.PrefixRaft.
-func Open(db *pebble.DB) (*Log, error) {
-	st := state{
-		snapshot: pb.EnsureSnapshot(nil), confState: pb.EnsureConfState(nil),
-		maxTailEntries: defaultMaxTailEntries, maxTailBytes: defaultMaxTailBytes,
-	}
-	if v, ok, err := get(db, offsetKey); err != nil {
-		return nil, err
-	} else if ok {
-		if st.offset, st.offsetTerm, err = decodeOffset(v); err != nil {
-			return nil, err
-		}
-	}
-	if v, ok, err := get(db, hardStateKey); err != nil {
-		return nil, err
-	} else if ok {
-		st.hardState = new(pb.HardState)
-		if err := proto.Unmarshal(v, st.hardState); err != nil {
-			return nil, fmt.Errorf("raftlog: decode HardState: %w", err)
-		}
-	}
-	if v, ok, err := get(db, confStateKey); err != nil {
-		return nil, err
-	} else if ok {
-		st.confState = new(pb.ConfState)
-		if err := proto.Unmarshal(v, st.confState); err != nil {
-			return nil, fmt.Errorf("raftlog: decode ConfState: %w", err)
-		}
-		st.confState = pb.EnsureConfState(st.confState)
-	}
-	if v, ok, err := get(db, snapshotKey); err != nil {
-		return nil, err
-	} else if ok {
-		st.snapshot = new(pb.Snapshot)
-		if err := proto.Unmarshal(v, st.snapshot); err != nil {
-			return nil, fmt.Errorf("raftlog: decode snapshot: %w", err)
-		}
-		st.snapshot = pb.EnsureSnapshot(st.snapshot)
-	}
+// Options configures Open.
+type Options struct {
+	// FS is the filesystem of Dir; nil means the operating system's.
+	FS vfs.FS
+	// SegmentBytes is the largest size of a segment file (see
+	// wal.Options); 0 means wal.DefaultSegmentBytes.
+	SegmentBytes int64
+}
 
-	if v, ok, err := get(db, contextsKey); err != nil {
-		return nil, err
-	} else if ok {
-		if st.contexts, err = DecodeContexts(v); err != nil {
-			return nil, fmt.Errorf("raftlog: decode member contexts: %w", err)
-		}
+// Open opens (creating if needed) the Raft log kept in segment files in
+// dir. db is the member's store (internal/storage.Open), whose state the
+// Log makes durable before it compacts, and from which Open moves the
+// log of a store written before the log had files of its own (a log
+// kept under storage.PrefixRaft), once. Close the Log before db.
+func Open(db *pebble.DB, dir string, opts Options) (*Log, error) {
+	fs := opts.FS
+	if fs == nil {
+		fs = vfs.Default
 	}
-
-	// The first and last entry keys give the log's extent.
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: entriesLower, UpperBound: entriesUpper})
+	wopts := wal.Options{FS: fs, SegmentBytes: opts.SegmentBytes}
+	if err := moveFromPebble(db, fs, dir, wopts); err != nil {
+		return nil, err
+	}
+	r := newReplayer()
+	w, err := wal.Open(dir, wopts, r.record)
 	if err != nil {
-		return nil, fmt.Errorf("raftlog: open: %w", err)
+		return nil, fmt.Errorf("raftlog: open %s: %w", dir, err)
 	}
-	defer it.Close()
-	st.last = st.offset
-	if it.First() {
-		first, err := parseEntryKey(it.Key())
-		if err != nil {
-			return nil, err
-		}
-		if first != st.offset+1 {
-			return nil, fmt.Errorf("raftlog: first entry %d does not follow the log offset %d", first, st.offset)
-		}
-		if !it.Last() {
-			return nil, fmt.Errorf("raftlog: open: entries vanished: %w", it.Error())
-		}
-		if st.last, err = parseEntryKey(it.Key()); err != nil {
-			return nil, err
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return nil, fmt.Errorf("raftlog: open: %w", err)
-		}
-		if _, err := decodeEntry(st.last, v); err != nil {
-			return nil, err
-		}
+	st, err := r.finish()
+	if err == nil {
+		st.maxTailEntries, st.maxTailBytes = defaultMaxTailEntries, defaultMaxTailBytes
+		err = rotate(w, &st)
 	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("raftlog: open: %w", err)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("raftlog: open %s: %w", dir, err), w.Close())
 	}
-	return &Log{db: db, st: st}, nil
+	return &Log{db: db, wal: w, st: st}, nil
+}
+
+// rotate starts the WAL's next segment with a checkpoint of st.
+func rotate(w *wal.WAL, st *state) error {
+	cp, err := checkpointRecord(st)
+	if err != nil {
+		return err
+	}
+	if err := w.Rotate(cp); err != nil {
+		return err
+	}
+	return w.Sync()
+}
+
+// Close syncs what SaveCommit left unsynced and closes the Log's files.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.wal.Sync()
+	if err = errors.Join(err, l.wal.Close()); err != nil {
+		return fmt.Errorf("raftlog: close: %w", err)
+	}
+	return nil
 }
 
 // InitialState implements raft.Storage. The HardState is nil until one has
@@ -188,41 +179,39 @@ func (l *Log) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 		return slices.Clone(src), nil // raft may append to what it gets
 	}
 	ents := make([]*pb.Entry, 0, min(hi-lo, 64))
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: entryKey(lo), UpperBound: entryKey(hi)})
-	if err != nil {
-		return nil, fmt.Errorf("raftlog: entries: %w", err)
-	}
-	defer it.Close()
 	var size uint64
-	want := lo
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return nil, fmt.Errorf("raftlog: entries: %w", err)
-		}
-		if got, err := parseEntryKey(it.Key()); err != nil {
-			return nil, err
-		} else if got != want {
-			return nil, fmt.Errorf("raftlog: entry %d missing (found %d)", want, got)
-		}
-		e, err := decodeEntry(want, v)
+	for i := lo; i < hi; i++ {
+		e, err := l.read(i)
 		if err != nil {
 			return nil, err
 		}
 		size += uint64(proto.Size(e))
 		if len(ents) > 0 && size > maxSize {
-			return ents, nil
+			break
 		}
 		ents = append(ents, e)
-		want++
-	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("raftlog: entries: %w", err)
-	}
-	if want != hi {
-		return nil, fmt.Errorf("raftlog: entry %d missing (log ends early)", want)
 	}
 	return ents, nil
+}
+
+// read reads entry i, which the log holds, from the WAL.
+func (l *Log) read(i uint64) (*pb.Entry, error) {
+	p := l.st.pos[i-l.st.offset-1].at
+	rec, err := l.wal.ReadAt(p)
+	if err != nil {
+		return nil, fmt.Errorf("raftlog: entry %d: %w", i, err)
+	}
+	if len(rec) == 0 || rec[0] != recEntry {
+		return nil, fmt.Errorf("raftlog: entry %d: %w: not an entry record at segment %d offset %d", i, errBadRecord, p.Segment, p.Offset)
+	}
+	e := new(pb.Entry)
+	if err := proto.Unmarshal(rec[1:], e); err != nil {
+		return nil, fmt.Errorf("raftlog: decode entry %d: %w", i, err)
+	}
+	if e.GetIndex() != i {
+		return nil, fmt.Errorf("raftlog: the record of entry %d holds entry %d", i, e.GetIndex())
+	}
+	return e, nil
 }
 
 // Term implements raft.Storage: the term of entry i, for i in
@@ -243,21 +232,7 @@ func (l *Log) term(i uint64) (uint64, error) {
 	case i == l.st.offset:
 		return l.st.offsetTerm, nil
 	}
-	if t := l.st.tail; len(t) > 0 && i >= t[0].GetIndex() {
-		return t[i-t[0].GetIndex()].GetTerm(), nil
-	}
-	v, ok, err := get(l.db, entryKey(i))
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return 0, fmt.Errorf("raftlog: entry %d missing", i)
-	}
-	e, err := decodeEntry(i, v)
-	if err != nil {
-		return 0, err
-	}
-	return e.GetTerm(), nil
+	return l.st.pos[i-l.st.offset-1].term, nil
 }
 
 // LastIndex implements raft.Storage.
@@ -286,30 +261,6 @@ func (l *Log) Snapshot() (*pb.Snapshot, error) {
 		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
 	return proto.Clone(l.st.snapshot).(*pb.Snapshot), nil
-}
-
-func decodeEntry(index uint64, v []byte) (*pb.Entry, error) {
-	e := new(pb.Entry)
-	if err := proto.Unmarshal(v, e); err != nil {
-		return nil, fmt.Errorf("raftlog: decode entry %d: %w", index, err)
-	}
-	if e.GetIndex() != index {
-		return nil, fmt.Errorf("raftlog: entry at key %d holds index %d", index, e.GetIndex())
-	}
-	return e, nil
-}
-
-// get returns a copy of the value at key, and whether there is one.
-func get(db *pebble.DB, key []byte) ([]byte, bool, error) {
-	v, closer, err := db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("raftlog: get %q: %w", key, err)
-	}
-	defer closer.Close()
-	return append([]byte(nil), v...), true, nil
 }
 
 // appendTail updates st's tail cache for entries, contiguous and starting

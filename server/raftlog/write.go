@@ -2,6 +2,7 @@ package raftlog
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
@@ -9,16 +10,83 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Save persists one Ready's snapshot, entries and HardState, in that order,
-// in one synced Pebble batch; see SaveBatch.
-func (l *Log) Save(hs *pb.HardState, entries []*pb.Entry, snap *pb.Snapshot) error {
-	b := l.db.NewBatch()
-	defer b.Close()
-	return l.SaveBatch(b, hs, entries, snap)
+// A write builds the next state and the records that take the WAL there;
+// nothing reaches the WAL until every check has passed, so a refused
+// write (an old snapshot, contexts too large) leaves no trace.
+type write struct {
+	next    state
+	recs    [][]byte    // written first, in order
+	entries []*pb.Entry // then one record each
+	hs      *pb.HardState
 }
 
-// SaveBatch adds one Ready's writes to b, which may already hold the
-// caller's own writes, and commits b synced; the caller still closes b.
+func (l *Log) newWrite() *write { return &write{next: l.st} }
+
+// commit appends w's records, syncs them if sync, and makes w's state the
+// Log's. On an error the WAL may hold part of the records: the member must
+// stop (contract, item 5).
+func (l *Log) commit(w *write, sync bool) error {
+	if l.wal.Full() {
+		if err := rotate(l.wal, &l.st); err != nil {
+			return fmt.Errorf("raftlog: %w", err)
+		}
+	}
+	for _, rec := range w.recs {
+		if _, err := l.wal.Append(rec); err != nil {
+			return fmt.Errorf("raftlog: %w", err)
+		}
+	}
+	if len(w.entries) > 0 {
+		first := w.entries[0].GetIndex() - w.next.offset - 1
+		buf := make([]byte, 0, 256)
+		for i, e := range w.entries {
+			var err error
+			if buf, err = (proto.MarshalOptions{}).MarshalAppend(append(buf[:0], recEntry), e); err != nil {
+				return fmt.Errorf("raftlog: encode entry %d: %w", e.GetIndex(), err)
+			}
+			at, err := l.wal.Append(buf)
+			if err != nil {
+				return fmt.Errorf("raftlog: %w", err)
+			}
+			w.next.pos[first+uint64(i)].at = at
+		}
+	}
+	if w.hs != nil {
+		rec, err := marshalRecord(recHardState, w.hs)
+		if err != nil {
+			return err
+		}
+		if _, err := l.wal.Append(rec); err != nil {
+			return fmt.Errorf("raftlog: %w", err)
+		}
+		w.next.hardState = w.hs
+	}
+	if sync {
+		if err := l.wal.Sync(); err != nil {
+			return fmt.Errorf("raftlog: %w", err)
+		}
+	}
+	l.st = w.next
+	return nil
+}
+
+// release lets the WAL drop the segments that hold nothing the log still
+// needs: every entry after the compaction point is in the segment of the
+// first of them or later, and each segment starts with a checkpoint.
+func (l *Log) release() error {
+	segs := l.wal.Segments()
+	keep := segs[len(segs)-1]
+	if len(l.st.pos) > 0 {
+		keep = l.st.pos[0].at.Segment
+	}
+	if err := l.wal.Release(keep); err != nil {
+		return fmt.Errorf("raftlog: %w", err)
+	}
+	return nil
+}
+
+// Save persists one Ready's snapshot, entries and HardState, in that
+// order, and syncs them (the group commit).
 //
 //   - snap, if non-nil with a non-zero index, is installed as by
 //     ApplySnapshot (raft.ErrSnapOutOfDate, with nothing written, if it is
@@ -26,57 +94,53 @@ func (l *Log) Save(hs *pb.HardState, entries []*pb.Entry, snap *pb.Snapshot) err
 //   - entries are appended as by raft.MemoryStorage.Append: entries at or
 //     below the compaction point are skipped, and writing index i discards
 //     every persisted entry at index ≥ i. They must be contiguous and start
-//     at most one past the last index, or SaveBatch panics.
+//     at most one past the last index, or Save panics.
 //   - hs, if non-nil, replaces the HardState.
 //
-// The in-memory view changes only once the batch has committed. On an error
-// nothing is committed and b may hold part of the writes: discard it.
-func (l *Log) SaveBatch(b *pebble.Batch, hs *pb.HardState, entries []*pb.Entry, snap *pb.Snapshot) error {
-	return l.saveBatch(b, hs, entries, snap, nil, false)
+// The in-memory view changes only once the records are synced.
+func (l *Log) Save(hs *pb.HardState, entries []*pb.Entry, snap *pb.Snapshot) error {
+	return l.save(hs, entries, snap, nil, false)
 }
 
-// saveBatch is SaveBatch; with withContexts, it also records contexts,
-// after the snapshot's ConfState, and installs a snapshot at index 0.
-func (l *Log) saveBatch(b *pebble.Batch, hs *pb.HardState, entries []*pb.Entry, snap *pb.Snapshot, contexts map[uint64][]byte, withContexts bool) error {
+// save is Save; with withContexts, it also records contexts, after the
+// snapshot's ConfState, and installs a snapshot at index 0.
+func (l *Log) save(hs *pb.HardState, entries []*pb.Entry, snap *pb.Snapshot, contexts map[uint64][]byte, withContexts bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	next := l.st
+	w := l.newWrite()
+	installed := false
 	if snap != nil && (snap.GetMetadata().GetIndex() != 0 || withContexts) {
-		if err := applySnapshot(b, &next, snap); err != nil {
+		if err := w.installSnapshot(snap); err != nil {
 			return err
 		}
+		installed = true
 	}
 	if withContexts {
-		if err := setContexts(b, &next, contexts); err != nil {
+		if err := w.setContexts(contexts); err != nil {
 			return err
 		}
 	}
-	if err := appendEntries(b, &next, entries); err != nil {
+	w.appendEntries(entries)
+	if hs != nil {
+		w.hs = proto.Clone(hs).(*pb.HardState)
+	}
+	if err := l.commit(w, true); err != nil {
 		return err
 	}
-	if hs != nil {
-		hs = proto.Clone(hs).(*pb.HardState)
-		v, err := proto.Marshal(hs)
-		if err != nil {
-			return fmt.Errorf("raftlog: encode HardState: %w", err)
-		}
-		if err := b.Set(hardStateKey, v, nil); err != nil {
-			return fmt.Errorf("raftlog: save: %w", err)
-		}
-		next.hardState = hs
+	if installed {
+		return l.release()
 	}
-	return l.commit(b, next)
+	return nil
 }
 
 // SaveCommit records hs, a HardState that differs from the stored one in
 // its commit index alone (a Ready for which raft.MustSync is false),
-// without an fsync. This is safe because the commit index is volatile in
-// Raft (a lost one is learned again), and because the member's one Pebble
-// WAL is recovered as a prefix: any later write that survives a crash (the
-// applier's state and applied index, or the next synced Save) brings this
-// one with it, so a durable applied index never exceeds the durable commit
-// index. It panics if hs changes the term or the vote, or lowers the
-// commit index.
+// without an fsync: the commit index is volatile in Raft (a lost one is
+// learned again), and the record is durable with the next synced write.
+// A crash may so keep the state a caller applied up to the new commit
+// index and lose the record; raftnode raises the commit index to the
+// applied index when it restarts. It panics if hs changes the term or
+// the vote, or lowers the commit index.
 func (l *Log) SaveCommit(hs *pb.HardState) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -84,16 +148,9 @@ func (l *Log) SaveCommit(hs *pb.HardState) error {
 	if hs.GetTerm() != old.GetTerm() || hs.GetVote() != old.GetVote() || hs.GetCommit() < old.GetCommit() {
 		panic(fmt.Sprintf("raftlog: SaveCommit(%v) over %v changes more than the commit index", hs, old))
 	}
-	hs = proto.Clone(hs).(*pb.HardState)
-	v, err := proto.Marshal(hs)
-	if err != nil {
-		return fmt.Errorf("raftlog: encode HardState: %w", err)
-	}
-	if err := l.db.Set(hardStateKey, v, pebble.NoSync); err != nil {
-		return fmt.Errorf("raftlog: save commit: %w", err)
-	}
-	l.st.hardState = hs
-	return nil
+	w := l.newWrite()
+	w.hs = proto.Clone(hs).(*pb.HardState)
+	return l.commit(w, false)
 }
 
 // ApplySnapshot installs a snapshot received from the leader, as
@@ -105,13 +162,14 @@ func (l *Log) SaveCommit(hs *pb.HardState) error {
 func (l *Log) ApplySnapshot(snap *pb.Snapshot) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.db.NewBatch()
-	defer b.Close()
-	next := l.st
-	if err := applySnapshot(b, &next, snap); err != nil {
+	w := l.newWrite()
+	if err := w.installSnapshot(snap); err != nil {
 		return err
 	}
-	return l.commit(b, next)
+	if err := l.commit(w, true); err != nil {
+		return err
+	}
+	return l.release()
 }
 
 // CreateSnapshot records the metadata of a snapshot at index i (which must
@@ -140,13 +198,11 @@ func (l *Log) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (*pb.Snaps
 		snap.Metadata.ConfState = cloneConfState(cs)
 	}
 	snap.Data = append([]byte(nil), data...)
-	b := l.db.NewBatch()
-	defer b.Close()
-	next := l.st
-	if err := setSnapshot(b, &next, snap); err != nil {
+	w := l.newWrite()
+	if err := w.setSnapshot(recSnapshot, snap); err != nil {
 		return nil, err
 	}
-	if err := l.commit(b, next); err != nil {
+	if err := l.commit(w, true); err != nil {
 		return nil, err
 	}
 	return proto.Clone(snap).(*pb.Snapshot), nil
@@ -155,8 +211,10 @@ func (l *Log) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (*pb.Snaps
 // Compact discards every entry at or below compactIndex, which becomes the
 // compaction point: FirstIndex becomes compactIndex+1 and Term(compactIndex)
 // stays answerable. It returns raft.ErrCompacted if compactIndex is already
-// compacted and panics if it is past LastIndex. The caller must not compact
-// past the durably applied index nor past the latest snapshot.
+// compacted and panics if it is past LastIndex. Before it writes, it makes
+// durable whatever was written to the member's store (the state applied up
+// to compactIndex and beyond); the caller must not compact past what it
+// has applied to the store, nor past the latest snapshot.
 func (l *Log) Compact(compactIndex uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -170,18 +228,18 @@ func (l *Log) Compact(compactIndex uint64) error {
 	if err != nil {
 		return err
 	}
-	b := l.db.NewBatch()
-	defer b.Close()
-	if err := b.DeleteRange(entriesLower, entryKeyEnd(compactIndex), nil); err != nil {
-		return fmt.Errorf("raftlog: compact: %w", err)
+	if err := l.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("raftlog: sync the store before compacting: %w", err)
 	}
-	if err := b.Set(offsetKey, encodeOffset(compactIndex, term), nil); err != nil {
-		return fmt.Errorf("raftlog: compact: %w", err)
+	w := l.newWrite()
+	w.recs = append(w.recs, compactRecord(compactIndex, term))
+	w.next.pos = w.next.pos[compactIndex-w.next.offset:]
+	w.next.offset, w.next.offsetTerm = compactIndex, term
+	w.next.trimTail(compactIndex)
+	if err := l.commit(w, true); err != nil {
+		return err
 	}
-	next := l.st
-	next.offset, next.offsetTerm = compactIndex, term
-	next.trimTail(compactIndex)
-	return l.commit(b, next)
+	return l.release()
 }
 
 // SetConfState records the ConfState returned by raft's ApplyConfChange;
@@ -190,57 +248,34 @@ func (l *Log) Compact(compactIndex uint64) error {
 func (l *Log) SetConfState(cs *pb.ConfState) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.db.NewBatch()
-	defer b.Close()
-	next := l.st
-	if err := setConfState(b, &next, cs); err != nil {
+	w := l.newWrite()
+	if err := w.setConfState(cs); err != nil {
 		return err
 	}
-	return l.commit(b, next)
+	return l.commit(w, true)
 }
 
-// commit commits b synced and, once it is durable, makes next the
-// in-memory view.
-func (l *Log) commit(b *pebble.Batch, next state) error {
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("raftlog: commit: %w", err)
-	}
-	l.st = next
-	return nil
-}
-
-// applySnapshot adds to b the writes that install snap, and updates next.
-func applySnapshot(b *pebble.Batch, next *state, snap *pb.Snapshot) error {
+// installSnapshot adds the records that install snap.
+func (w *write) installSnapshot(snap *pb.Snapshot) error {
 	snap = cloneSnapshot(snap)
-	cur, idx := next.snapshot.GetMetadata().GetIndex(), snap.GetMetadata().GetIndex()
+	cur, idx := w.next.snapshot.GetMetadata().GetIndex(), snap.GetMetadata().GetIndex()
 	if cur != 0 && cur >= idx {
 		return raft.ErrSnapOutOfDate
 	}
-	if err := setSnapshot(b, next, snap); err != nil {
+	if err := w.setSnapshot(recInstall, snap); err != nil {
 		return err
 	}
-	if err := setConfState(b, next, snap.GetMetadata().GetConfState()); err != nil {
-		return err
-	}
-	if next.last > next.offset {
-		if err := b.DeleteRange(entriesLower, entryKeyEnd(next.last), nil); err != nil {
-			return fmt.Errorf("raftlog: apply snapshot: %w", err)
-		}
-	}
-	term := snap.GetMetadata().GetTerm()
-	if err := b.Set(offsetKey, encodeOffset(idx, term), nil); err != nil {
-		return fmt.Errorf("raftlog: apply snapshot: %w", err)
-	}
-	next.offset, next.offsetTerm, next.last = idx, term, idx
-	next.tail, next.tailBytes = nil, 0
+	w.next.confState = cloneConfState(snap.GetMetadata().GetConfState())
+	w.next.offset, w.next.offsetTerm, w.next.last = idx, snap.GetMetadata().GetTerm(), idx
+	w.next.pos = nil
+	w.next.tail, w.next.tailBytes = nil, 0
 	return nil
 }
 
-// appendEntries adds to b the writes that append entries as
-// MemoryStorage.Append does, and updates next.
-func appendEntries(b *pebble.Batch, next *state, entries []*pb.Entry) error {
+// appendEntries adds entries as MemoryStorage.Append does.
+func (w *write) appendEntries(entries []*pb.Entry) {
 	if len(entries) == 0 {
-		return nil
+		return
 	}
 	for i := 1; i < len(entries); i++ {
 		if entries[i].GetIndex() != entries[0].GetIndex()+uint64(i) {
@@ -248,10 +283,11 @@ func appendEntries(b *pebble.Batch, next *state, entries []*pb.Entry) error {
 				entries[i].GetIndex(), i, entries[0].GetIndex()))
 		}
 	}
+	next := &w.next
 	first := next.offset + 1
 	last := entries[0].GetIndex() + uint64(len(entries)) - 1
 	if last < first {
-		return nil // all compacted
+		return // all compacted
 	}
 	if first > entries[0].GetIndex() {
 		entries = entries[first-entries[0].GetIndex():]
@@ -259,54 +295,42 @@ func appendEntries(b *pebble.Batch, next *state, entries []*pb.Entry) error {
 	if entries[0].GetIndex() > next.last+1 {
 		panic(fmt.Sprintf("raftlog: missing log entry [last: %d, append at: %d]", next.last, entries[0].GetIndex()))
 	}
-	var buf []byte
+	// Writing index i discards every entry at index ≥ i. Clip then, so
+	// that appending cannot overwrite what the current state still holds.
+	pos := next.pos
+	if k := entries[0].GetIndex() - first; k < uint64(len(pos)) {
+		pos = slices.Clip(pos[:k])
+	}
 	for _, e := range entries {
-		var err error
-		buf, err = proto.MarshalOptions{}.MarshalAppend(buf[:0], e)
-		if err != nil {
-			return fmt.Errorf("raftlog: encode entry %d: %w", e.GetIndex(), err)
-		}
-		// Set copies key and value into the batch, so buf can be reused.
-		if err := b.Set(entryKey(e.GetIndex()), buf, nil); err != nil {
-			return fmt.Errorf("raftlog: append: %w", err)
-		}
+		pos = append(pos, entryPos{term: e.GetTerm()}) // at: set by commit
 	}
-	if last < next.last {
-		// Writing index i discards every persisted entry at index ≥ i.
-		if err := b.DeleteRange(entryKey(last+1), entryKeyEnd(next.last), nil); err != nil {
-			return fmt.Errorf("raftlog: append: %w", err)
-		}
-	}
+	next.pos = pos
 	next.last = last
 	next.appendTail(entries)
-	return nil
+	w.entries = entries
 }
 
-func setSnapshot(b *pebble.Batch, next *state, snap *pb.Snapshot) error {
+func (w *write) setSnapshot(kind byte, snap *pb.Snapshot) error {
 	if n := len(snap.GetData()); n > MaxSnapshotDataBytes {
 		return fmt.Errorf("raftlog: snapshot data is %d bytes, more than MaxSnapshotDataBytes (%d)", n, MaxSnapshotDataBytes)
 	}
-	v, err := proto.Marshal(snap)
+	rec, err := marshalRecord(kind, snap)
 	if err != nil {
-		return fmt.Errorf("raftlog: encode snapshot: %w", err)
+		return err
 	}
-	if err := b.Set(snapshotKey, v, nil); err != nil {
-		return fmt.Errorf("raftlog: snapshot: %w", err)
-	}
-	next.snapshot = snap
+	w.recs = append(w.recs, rec)
+	w.next.snapshot = snap
 	return nil
 }
 
-func setConfState(b *pebble.Batch, next *state, cs *pb.ConfState) error {
+func (w *write) setConfState(cs *pb.ConfState) error {
 	cs = cloneConfState(cs)
-	v, err := proto.Marshal(cs)
+	rec, err := marshalRecord(recConfState, cs)
 	if err != nil {
-		return fmt.Errorf("raftlog: encode ConfState: %w", err)
+		return err
 	}
-	if err := b.Set(confStateKey, v, nil); err != nil {
-		return fmt.Errorf("raftlog: ConfState: %w", err)
-	}
-	next.confState = cs
+	w.recs = append(w.recs, rec)
+	w.next.confState = cs
 	return nil
 }
 

@@ -151,6 +151,9 @@ type Config struct {
 	Log *raftlog.Log
 	// Applied is the index of the last entry the Applier has durably
 	// applied (0 for a new member). Raft hands back only entries after it.
+	// When it is past the Log's commit index (the Applier's store reached
+	// the disk before the Log's unsynced commit record did), Start raises
+	// the commit index to it.
 	Applied uint64
 	// Applier receives committed entries. Required.
 	Applier Applier

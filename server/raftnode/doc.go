@@ -17,9 +17,9 @@
 // then puts all pending reads behind one raft ReadIndex; then, while raft
 // has a Ready, handles it in the order raft's contract requires:
 //
-//  1. persist the Snapshot, Entries and HardState in one synced raftlog
-//     batch (a Ready that changes only the commit index is written
-//     without an fsync, raftlog.SaveCommit);
+//  1. persist the Snapshot, Entries and HardState with one raftlog sync
+//     (a Ready that changes only the commit index is written without an
+//     fsync, raftlog.SaveCommit);
 //  2. send the Messages through the Transport (a leader sends them
 //     before step 1 instead, so its followers' fsyncs overlap its own, as
 //     the Raft thesis §10.2.1 allows: nothing a leader sends depends on

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -24,9 +25,9 @@ import (
 // hanging.
 const waitTimeout = 10 * time.Second
 
-// syncs counts the fsyncs of Pebble's WAL and can hold one of them (a
-// gate) so that a test can queue work while the Ready loop is blocked in
-// its fsync.
+// syncs counts the fsyncs of the raft log's segment files and can hold
+// one of them (a gate) so that a test can queue work while the Ready loop
+// is blocked in its fsync.
 type syncs struct {
 	wal  atomic.Int64
 	gate atomic.Pointer[gate]
@@ -42,7 +43,7 @@ func (s *syncs) String() string { return "syncs" }
 func (s *syncs) MaybeError(op errorfs.Op) error {
 	switch op.Kind {
 	case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
-		if strings.HasSuffix(op.Path, ".log") {
+		if strings.HasSuffix(op.Path, ".wal") {
 			s.wal.Add(1)
 			if g := s.gate.Swap(nil); g != nil {
 				close(g.blocked)
@@ -74,6 +75,7 @@ func openStore(t testing.TB, base vfs.FS, dir string) *store {
 	s.open()
 	t.Cleanup(func() {
 		if s.db != nil {
+			s.log.Close()
 			s.db.Close()
 		}
 	})
@@ -86,8 +88,9 @@ func (s *store) open() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	l, err := raftlog.Open(db)
+	l, err := raftlog.Open(db, s.fs.PathJoin(s.dir, "raft"), raftlog.Options{FS: s.fs})
 	if err != nil {
+		db.Close()
 		s.t.Fatal(err)
 	}
 	s.db, s.log = db, l
@@ -95,7 +98,7 @@ func (s *store) open() {
 
 func (s *store) reopen() {
 	s.t.Helper()
-	if err := s.db.Close(); err != nil {
+	if err := errors.Join(s.log.Close(), s.db.Close()); err != nil {
 		s.t.Fatal(err)
 	}
 	s.db = nil

@@ -192,7 +192,21 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("raftnode: Config.Transport is nil but the group has members %v", members)
 	}
 	if commit := hs.GetCommit(); cfg.Applied > commit {
-		return nil, fmt.Errorf("raftnode: Config.Applied %d is past the stored commit index %d", cfg.Applied, commit)
+		// The Applier's store got to disk with the entries applied up
+		// to Applied while the Log's unsynced commit record
+		// (raftlog.SaveCommit) was lost: they were committed, or they
+		// would not have been applied, and the Log holds them, as it
+		// syncs entries before they are applied.
+		if cfg.Applied > last {
+			return nil, fmt.Errorf("raftnode: Config.Applied %d is past the log's last entry %d: the raft log lost entries that were applied", cfg.Applied, last)
+		}
+		raised := proto.Clone(hs).(*pb.HardState)
+		raised.Commit = proto.Uint64(cfg.Applied)
+		if err := cfg.Log.SaveCommit(raised); err != nil {
+			return nil, fmt.Errorf("raftnode: raising the commit index to the applied index: %w", err)
+		}
+		cfg.Logger.Info("commit index raised to the applied index", "commit", commit, "applied", cfg.Applied)
+		hs = raised
 	}
 	snap, err := cfg.Log.Snapshot()
 	if err != nil {

@@ -399,9 +399,9 @@ func (n *Node) maybeSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("raftnode: reading the raft log: %w", err)
 	}
-	// The compaction point is applied, and the state is durable as far as
-	// applied: Compact's synced batch goes through the WAL that the
-	// Applier's earlier (unsynced) writes are in (contract, item 3).
+	// The compaction point is applied, and Compact syncs the store the
+	// Applier wrote to (unsynced) before it drops the entries that would
+	// rebuild that state (raftlog's contract, item 4).
 	compact := uint64(0)
 	if n.applied > n.cfg.CatchUpEntries {
 		compact = n.applied - n.cfg.CatchUpEntries

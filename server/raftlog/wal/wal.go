@@ -548,9 +548,14 @@ func (w *WAL) Release(seq uint64) error {
 			w.spares = append(w.spares, sp)
 			w.prepMu.Unlock()
 		}
+		// One at a time, oldest first, so that a crash leaves the live
+		// segments a run without gaps.
+		if err := w.syncDir(); err != nil {
+			return err
+		}
+		w.segs = w.segs[1:]
 	}
-	w.segs = slices.Delete(w.segs, 0, n)
-	return w.syncDir()
+	return nil
 }
 
 // ReadAt returns a copy of the record at pos, which Append or Open's
