@@ -16,7 +16,7 @@
 // (spare-N) waiting to become segments: zero-filled ones, and released
 // segments kept to be written over. The first file a WAL zero-fills is
 // 1 MiB, each next one twice the one before, up to Options.SegmentBytes
-// (64 MiB by default), so a log that sees little writing fills little;
+// (16 MiB by default), so a log that sees little writing fills little;
 // the next is filled on a goroutine of its own while the current one is
 // written. A segment is a run of records, each a 17-byte header and its
 // payload:
