@@ -393,8 +393,13 @@ func TestElectionSessionExpiry(t *testing.T) {
 		t.Fatal("the expired waiter's Campaign did not return")
 	}
 
-	// The survivors lead one after another, tokens above the old leader's.
+	// The survivors lead one after another, tokens above the old leader's,
+	// and the observer sees tokens only increase. Each leader resigns once
+	// the observer has seen it: Observe reports the leader of the moment,
+	// so one that resigned before the observer looked again is rightly
+	// never reported, and waiting for it would wait forever.
 	prevToken := oldToken
+	var last recipes.Leader
 	for i := range survivors {
 		var e *recipes.Election
 		select {
@@ -406,24 +411,22 @@ func TestElectionSessionExpiry(t *testing.T) {
 			t.Errorf("new leader's token %d not above the last one's %d", e.Token(), prevToken)
 		}
 		prevToken = e.Token()
+		for last.Token != prevToken {
+			select {
+			case l, ok := <-reports:
+				if !ok {
+					t.Fatal("Observe ended")
+				}
+				if l.Token < last.Token {
+					t.Errorf("observed token %d after %d", l.Token, last.Token)
+				}
+				last = l
+			case <-ctx.Done():
+				t.Fatalf("observer did not see leader %d of %d (token %d); last seen %+v", i, survivors, prevToken, last)
+			}
+		}
 		if err := e.Resign(ctx); err != nil {
 			t.Fatal(err)
-		}
-	}
-	// The observer saw tokens only increase, ending with the last one.
-	var last recipes.Leader
-	for last.Token != prevToken {
-		select {
-		case l, ok := <-reports:
-			if !ok {
-				t.Fatal("Observe ended")
-			}
-			if l.Token < last.Token {
-				t.Errorf("observed token %d after %d", l.Token, last.Token)
-			}
-			last = l
-		case <-ctx.Done():
-			t.Fatalf("observer did not see the last leader (token %d); last seen %+v", prevToken, last)
 		}
 	}
 }
