@@ -525,7 +525,6 @@ func (w *WAL) Release(seq uint64) error {
 	if n == 0 {
 		return nil
 	}
-	w.waitPrepared()
 	for _, s := range w.segs[:n] {
 		if r, ok := w.readers[s]; ok {
 			delete(w.readers, s)
