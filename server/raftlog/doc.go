@@ -6,8 +6,8 @@
 // A Log answers raft's reads exactly as raft.MemoryStorage does (same
 // results, same errors, same size limiting), and its write methods mirror
 // MemoryStorage's (Append via Save, SetHardState via Save, ApplySnapshot,
-// CreateSnapshot, Compact), except that every write is durable when it
-// returns (but SaveCommit's). An oracle test drives both with the same
+// CreateSnapshot, Compact), except that every write but SaveCommit's is
+// durable when it returns. An oracle test drives both with the same
 // random operations, with reopens and crashes between them.
 //
 // # Why not in Pebble
