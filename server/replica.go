@@ -146,7 +146,7 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 		fs = vfs.Default
 	}
 	// The raft log's segment files, beside the store.
-	if r.log, err = raftlog.Open(db, fs.PathJoin(cfg.dir, "raft"), raftlog.Options{FS: fs}); err != nil {
+	if r.log, err = raftlog.Open(db, fs.PathJoin(cfg.dir, "raft"), raftlog.Options{FS: fs, Logger: r.logger}); err != nil {
 		return fail(err)
 	}
 	if r.tree.Incomplete() {

@@ -3,6 +3,7 @@ package raftlog
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -76,6 +77,8 @@ type Options struct {
 	// SegmentBytes is the largest size of a segment file (see
 	// wal.Options); 0 means wal.DefaultSegmentBytes.
 	SegmentBytes int64
+	// Logger hears of a log moved out of an old store; nil discards.
+	Logger *slog.Logger
 }
 
 // Open opens (creating if needed) the Raft log kept in segment files in
@@ -89,7 +92,11 @@ func Open(db *pebble.DB, dir string, opts Options) (*Log, error) {
 		fs = vfs.Default
 	}
 	wopts := wal.Options{FS: fs, SegmentBytes: opts.SegmentBytes}
-	if err := moveFromPebble(db, fs, dir, wopts); err != nil {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := moveFromPebble(db, fs, dir, wopts, logger); err != nil {
 		return nil, err
 	}
 	r := newReplayer()

@@ -3,6 +3,7 @@ package raftlog
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -18,7 +19,7 @@ import (
 // moveFromPebble moves it into a new WAL in dir, written under a
 // temporary name and renamed when synced, then deletes the keys; a crash
 // at any point leaves either the keys or the WAL to start from.
-func moveFromPebble(db *pebble.DB, fs vfs.FS, dir string, opts wal.Options) error {
+func moveFromPebble(db *pebble.DB, fs vfs.FS, dir string, opts wal.Options, logger *slog.Logger) error {
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{storage.PrefixRaft}, UpperBound: []byte{storage.PrefixRaft + 1}})
 	if err != nil {
 		return fmt.Errorf("raftlog: look for a log in the store: %w", err)
@@ -77,6 +78,8 @@ func moveFromPebble(db *pebble.DB, fs vfs.FS, dir string, opts wal.Options) erro
 	if err != nil {
 		return fmt.Errorf("raftlog: move the log to %s: %w", dir, err)
 	}
+	logger.Info("moved the raft log out of the store into its own files", "dir", dir,
+		"first", st.offset+1, "last", st.offset+uint64(len(ents)))
 	return dropPebbleLog(db)
 }
 

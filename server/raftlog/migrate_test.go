@@ -1,6 +1,9 @@
 package raftlog
 
 import (
+	"bytes"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -64,7 +67,8 @@ func TestMoveFromPebble(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, fs: fs}
+	var logged bytes.Buffer
+	h := &harness{t: t, fs: fs, logger: slog.New(slog.NewTextHandler(&logged, nil))}
 	check := func(when string) {
 		t.Helper()
 		l := h.log
@@ -104,8 +108,15 @@ func TestMoveFromPebble(t *testing.T) {
 	h.open()
 	t.Cleanup(h.close)
 	check("after the move")
+	if !strings.Contains(logged.String(), "moved the raft log out of the store") || !strings.Contains(logged.String(), "last=20") {
+		t.Fatalf("the move was not logged as it should be: %q", logged.String())
+	}
+	logged.Reset()
 	h.reopen()
 	check("after a reopen")
+	if logged.Len() != 0 {
+		t.Fatalf("a reopen logged %q", logged.String())
+	}
 
 	// The keys of an old log back in the store beside the segment files,
 	// as a crash before their deletion leaves them: the files win.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -31,6 +32,7 @@ type harness struct {
 	// tailEntries and tailBytes, if non-zero, replace the tail cache's
 	// bounds, so that the oracle also runs with a tail that keeps little.
 	tailEntries, tailBytes int
+	logger                 *slog.Logger // the Log's, if not nil
 }
 
 func newHarness(t testing.TB, fs vfs.FS) *harness {
@@ -60,7 +62,7 @@ func (h *harness) open() {
 		h.t.Fatal(err)
 	}
 	// Small segments, so that the oracle rotates and releases them.
-	l, err := Open(db, "raft", Options{FS: h.fs, SegmentBytes: 4 << 10})
+	l, err := Open(db, "raft", Options{FS: h.fs, SegmentBytes: 4 << 10, Logger: h.logger})
 	if err != nil {
 		h.t.Fatal(err)
 	}
