@@ -31,7 +31,8 @@ type Log struct {
 }
 
 // state is the part of the log kept in memory. It changes only after the
-// records that write it are synced.
+// records that write it are synced (but SaveCommit's, which is appended
+// unsynced).
 type state struct {
 	offset     uint64 // index of the entry before the first kept (MemoryStorage's ents[0])
 	offsetTerm uint64 // its term

@@ -55,11 +55,7 @@ func moveFromPebble(db *pebble.DB, fs vfs.FS, dir string, opts wal.Options, logg
 			return err
 		}
 		for _, e := range ents {
-			rec, err := marshalRecord(recEntry, e)
-			if err != nil {
-				return err
-			}
-			if _, err := w.Append(rec); err != nil {
+			if _, err := w.AppendFunc(messageRecord(recEntry, e)); err != nil {
 				return err
 			}
 		}
@@ -71,11 +67,7 @@ func moveFromPebble(db *pebble.DB, fs vfs.FS, dir string, opts wal.Options, logg
 	if err := fs.Rename(tmp, dir); err != nil {
 		return fmt.Errorf("raftlog: move the log to %s: %w", dir, err)
 	}
-	d, err := fs.OpenDir(fs.PathDir(dir))
-	if err == nil {
-		err = errors.Join(d.Sync(), d.Close())
-	}
-	if err != nil {
+	if err := wal.SyncDir(fs, fs.PathDir(dir)); err != nil {
 		return fmt.Errorf("raftlog: move the log to %s: %w", dir, err)
 	}
 	logger.Info("moved the raft log out of the store into its own files", "dir", dir,

@@ -14,19 +14,26 @@ import (
 // The kinds of record the Log writes to its WAL, the first byte of each;
 // see the package documentation.
 const (
-	recCheckpoint  byte = 'c' // the whole metadata: first in every segment
-	recEntry       byte = 'e' // one marshaled raftpb.Entry; writing index i discards entries ≥ i
-	recHardState   byte = 'h' // a marshaled raftpb.HardState
-	recConfState   byte = 'f' // a marshaled raftpb.ConfState
-	recInstall     byte = 'i' // a marshaled raftpb.Snapshot received: the log restarts after it
-	recSnapshot    byte = 's' // a marshaled raftpb.Snapshot created here: metadata only
-	recContexts    byte = 'm' // the member contexts, AppendContexts' encoding
-	recCompact     byte = 'o' // index(8) term(8): the new compaction point
-	checkpointBase      = 1 + 8 + 8 + 8
+	recCheckpoint byte = 'c' // the whole metadata: first in every segment
+	recEntry      byte = 'e' // one marshaled raftpb.Entry; writing index i discards entries ≥ i
+	recHardState  byte = 'h' // a marshaled raftpb.HardState
+	recConfState  byte = 'f' // a marshaled raftpb.ConfState
+	recInstall    byte = 'i' // a marshaled raftpb.Snapshot received: the log restarts after it
+	recSnapshot   byte = 's' // a marshaled raftpb.Snapshot created here: metadata only
+	recContexts   byte = 'm' // the member contexts, AppendContexts' encoding
+	recCompact    byte = 'o' // index(8) term(8): the new compaction point
 )
 
 // errBadRecord marks a record the Log cannot decode.
 var errBadRecord = errors.New("raftlog: malformed record")
+
+// messageRecord returns a function that appends a record of kind holding
+// m, for wal.AppendFunc.
+func messageRecord(kind byte, m proto.Message) func([]byte) ([]byte, error) {
+	return func(b []byte) ([]byte, error) {
+		return proto.MarshalOptions{}.MarshalAppend(append(b, kind), m)
+	}
+}
 
 func marshalRecord(kind byte, m proto.Message) ([]byte, error) {
 	b, err := proto.MarshalOptions{}.MarshalAppend([]byte{kind}, m)
@@ -191,11 +198,13 @@ func (r *replayer) compact(index, term uint64) {
 }
 
 func (r *replayer) checkpoint(b []byte) error {
-	if len(b) < checkpointBase-1 {
+	if len(b) < 8+8+8+1 { // offset, its term, last, flags
 		return errors.New("checkpoint too short")
 	}
 	offset, term, last := binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:]), binary.BigEndian.Uint64(b[16:])
 	b = b[24:]
+	flags := b[0]
+	b = b[1:]
 	next := func() ([]byte, error) {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)-k) {
@@ -205,12 +214,7 @@ func (r *replayer) checkpoint(b []byte) error {
 		b = b[k+int(n):]
 		return v, nil
 	}
-	if len(b) == 0 {
-		return errors.New("checkpoint truncated")
-	}
 	var hs *pb.HardState
-	flags := b[0]
-	b = b[1:]
 	if flags&^(hasHardState|hasContexts) != 0 {
 		return fmt.Errorf("checkpoint flags %#x", flags)
 	}

@@ -36,28 +36,21 @@ func (l *Log) commit(w *write, sync bool) error {
 			return fmt.Errorf("raftlog: %w", err)
 		}
 	}
+	// Entries and the HardState are encoded straight into the WAL's buffer.
+	first := uint64(0)
 	if len(w.entries) > 0 {
-		first := w.entries[0].GetIndex() - w.next.offset - 1
-		buf := make([]byte, 0, 256)
-		for i, e := range w.entries {
-			var err error
-			if buf, err = (proto.MarshalOptions{}).MarshalAppend(append(buf[:0], recEntry), e); err != nil {
-				return fmt.Errorf("raftlog: encode entry %d: %w", e.GetIndex(), err)
-			}
-			at, err := l.wal.Append(buf)
-			if err != nil {
-				return fmt.Errorf("raftlog: %w", err)
-			}
-			w.next.pos[first+uint64(i)].at = at
+		first = w.entries[0].GetIndex() - w.next.offset - 1
+	}
+	for i, e := range w.entries {
+		at, err := l.wal.AppendFunc(messageRecord(recEntry, e))
+		if err != nil {
+			return fmt.Errorf("raftlog: entry %d: %w", e.GetIndex(), err)
 		}
+		w.next.pos[first+uint64(i)].at = at
 	}
 	if w.hs != nil {
-		rec, err := marshalRecord(recHardState, w.hs)
-		if err != nil {
-			return err
-		}
-		if _, err := l.wal.Append(rec); err != nil {
-			return fmt.Errorf("raftlog: %w", err)
+		if _, err := l.wal.AppendFunc(messageRecord(recHardState, w.hs)); err != nil {
+			return fmt.Errorf("raftlog: HardState: %w", err)
 		}
 		w.next.hardState = w.hs
 	}

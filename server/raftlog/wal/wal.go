@@ -127,7 +127,7 @@ func Open(dir string, opts Options, replay func(pos Pos, rec []byte) error) (*WA
 		return nil, fmt.Errorf("wal: create %s: %w", dir, err)
 	}
 	// The directory may be new: make its entry in its parent durable.
-	if err := syncDir(w.fs, w.fs.PathDir(dir)); err != nil {
+	if err := SyncDir(w.fs, w.fs.PathDir(dir)); err != nil {
 		return nil, err
 	}
 	names, err := w.fs.List(dir)
@@ -245,14 +245,27 @@ func readRecord(r io.Reader, seq uint64, hdr []byte, payload *[]byte) (kind byte
 
 // appendRecord appends to b one record of segment seq.
 func appendRecord(b []byte, seq uint64, kind byte, payload []byte) []byte {
+	b, _, _ = appendRecordFunc(b, seq, kind, func(b []byte) ([]byte, error) { return append(b, payload...), nil })
+	return b
+}
+
+// appendRecordFunc appends to b one record of segment seq whose payload
+// appendPayload appends, and returns b and the payload's length. On an
+// error, b comes back as it was.
+func appendRecordFunc(b []byte, seq uint64, kind byte, appendPayload func([]byte) ([]byte, error)) ([]byte, int, error) {
 	start := len(b)
-	b = binary.LittleEndian.AppendUint32(b, 0)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))
+	b = binary.LittleEndian.AppendUint32(b, 0) // the CRC, below
+	b = binary.LittleEndian.AppendUint32(b, 0) // the length, below
 	b = binary.LittleEndian.AppendUint64(b, seq)
 	b = append(b, kind)
-	b = append(b, payload...)
+	b, err := appendPayload(b)
+	if err != nil {
+		return b[:start], 0, err
+	}
+	n := len(b) - start - headerBytes
+	binary.LittleEndian.PutUint32(b[start+4:], uint32(n))
 	binary.LittleEndian.PutUint32(b[start:], crc32.Checksum(b[start+4:], castagnoli))
-	return b
+	return b, n, nil
 }
 
 func segmentName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segmentSuffix) }
@@ -263,15 +276,27 @@ func (w *WAL) Segments() []uint64 { return slices.Clone(w.segs) }
 // Append buffers rec as the next record of the current segment and
 // returns where it is. It is durable once a later Sync returns.
 func (w *WAL) Append(rec []byte) (Pos, error) {
+	return w.AppendFunc(func(b []byte) ([]byte, error) { return append(b, rec...), nil })
+}
+
+// AppendFunc is Append for a record that appendPayload appends to b, the
+// WAL's buffer, so that a caller encodes it in place instead of into a
+// slice of its own that Append would copy. appendPayload's error is
+// returned, with nothing appended.
+func (w *WAL) AppendFunc(appendPayload func(b []byte) ([]byte, error)) (Pos, error) {
 	if w.cur == nil {
 		return Pos{}, ErrNoSegment
 	}
-	if len(rec) > MaxRecordBytes {
-		return Pos{}, fmt.Errorf("wal: a record of %d bytes is more than MaxRecordBytes (%d)", len(rec), MaxRecordBytes)
-	}
 	pos := Pos{Segment: w.curSeq, Offset: w.size}
-	w.buf = appendRecord(w.buf, w.curSeq, kindRecord, rec)
-	w.size += int64(headerBytes + len(rec))
+	buf, n, err := appendRecordFunc(w.buf, w.curSeq, kindRecord, appendPayload)
+	if err == nil && n > MaxRecordBytes {
+		buf, err = buf[:len(buf)-headerBytes-n], fmt.Errorf("wal: a record of %d bytes is more than MaxRecordBytes (%d)", n, MaxRecordBytes)
+	}
+	w.buf = buf
+	if err != nil {
+		return Pos{}, err
+	}
+	w.size += int64(headerBytes + n)
 	return pos, nil
 }
 
@@ -494,9 +519,11 @@ func (w *WAL) zeroFilled(size int64) (spare, error) {
 	return spare{name, size}, nil
 }
 
-func (w *WAL) syncDir() error { return syncDir(w.fs, w.dir) }
+func (w *WAL) syncDir() error { return SyncDir(w.fs, w.dir) }
 
-func syncDir(fs vfs.FS, dir string) error {
+// SyncDir syncs directory dir, making the names created, renamed or
+// removed in it durable.
+func SyncDir(fs vfs.FS, dir string) error {
 	d, err := fs.OpenDir(dir)
 	if err != nil {
 		return fmt.Errorf("wal: open directory %s: %w", dir, err)

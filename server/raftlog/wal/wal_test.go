@@ -96,12 +96,12 @@ func TestAppendSyncReopen(t *testing.T) {
 		}
 	}
 	mustSync(t, w)
-	want = append(want, mustAppend(t, w, "unsynced but written at Close? no"))
+	mustAppend(t, w, "appended, never synced: Close does not write it")
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	w, got = openAll(t, fs, Options{SegmentBytes: 1 << 16})
-	checkRecords(t, got, want[:len(want)-1]) // the last was never synced (nor written)
+	checkRecords(t, got, want)
 	for _, r := range got {
 		b, err := w.ReadAt(r.pos)
 		if err != nil || string(b) != r.data {
@@ -109,8 +109,8 @@ func TestAppendSyncReopen(t *testing.T) {
 		}
 	}
 	// Writing goes on in a new segment; the old one is closed.
-	want = append(want[:len(want)-1], mustRotate(t, w, "checkpoint 2"), rec{})
-	want[len(want)-1] = mustAppend(t, w, "after reopen")
+	want = append(want, mustRotate(t, w, "checkpoint 2"))
+	want = append(want, mustAppend(t, w, "after reopen"))
 	mustSync(t, w)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -123,13 +123,25 @@ func TestAppendSyncReopen(t *testing.T) {
 	}
 }
 
-func TestAppendTooLarge(t *testing.T) {
-	w, _ := openAll(t, vfs.NewMem(), Options{SegmentBytes: 4096})
-	defer w.Close()
-	mustRotate(t, w, "")
+// TestAppendRefused: a record over MaxRecordBytes, and one whose
+// AppendFunc fails, are refused and leave nothing behind.
+func TestAppendRefused(t *testing.T) {
+	fs := vfs.NewMem()
+	w, _ := openAll(t, fs, Options{SegmentBytes: 4096})
+	want := []rec{mustRotate(t, w, "")}
 	if _, err := w.Append(make([]byte, MaxRecordBytes+1)); err == nil {
 		t.Fatal("Append of more than MaxRecordBytes succeeded")
 	}
+	boom := errors.New("boom")
+	if _, err := w.AppendFunc(func(b []byte) ([]byte, error) { return append(b, "half"...), boom }); !errors.Is(err, boom) {
+		t.Fatalf("AppendFunc: %v, want its function's error", err)
+	}
+	want = append(want, mustAppend(t, w, "after"))
+	mustSync(t, w)
+	w.Close()
+	w, got := openAll(t, fs, Options{SegmentBytes: 4096})
+	defer w.Close()
+	checkRecords(t, got, want)
 }
 
 // TestRotateRelease fills several small segments, releases the older ones
@@ -219,8 +231,8 @@ func TestTornTail(t *testing.T) {
 
 	w, got := openAll(t, fs, opts)
 	checkRecords(t, got, want)
-	want = append(want, mustRotate(t, w, "cp2"), rec{})
-	want[len(want)-1] = mustAppend(t, w, "new")
+	want = append(want, mustRotate(t, w, "cp2"))
+	want = append(want, mustAppend(t, w, "new"))
 	mustSync(t, w)
 	w.Close()
 	for range 2 {
