@@ -49,7 +49,11 @@ func resolveMember(db *pebble.DB, cfg Config) (memberRecord, error) {
 		if err != nil {
 			return memberRecord{}, fmt.Errorf("member record: %w", err)
 		}
-		if err := db.Set(memberKey, b, pebble.Sync); err != nil {
+		// The store has no WAL (internal/storage): a flush makes it durable.
+		if err := db.Set(memberKey, b, pebble.NoSync); err != nil {
+			return memberRecord{}, fmt.Errorf("member record: %w", err)
+		}
+		if err := db.Flush(); err != nil {
 			return memberRecord{}, fmt.Errorf("member record: %w", err)
 		}
 		return rec, nil

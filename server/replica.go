@@ -395,11 +395,16 @@ func (r *replica) await(ctx context.Context, p pending) (tree.Result, error) {
 	}
 }
 
-// close stops the node and its transport and closes the store.
+// close stops the node and its transport, flushes the store, so that the
+// next start need not apply again what was applied since the last flush
+// (the store has no WAL), and closes it.
 func (r *replica) close(ctx context.Context) error {
 	err := r.node.Stop(ctx)
 	if r.transport != nil {
 		err = errors.Join(err, r.transport.Close())
+	}
+	if ferr := r.db.Flush(); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("flush the store: %w", ferr))
 	}
 	return errors.Join(err, r.closeStore())
 }

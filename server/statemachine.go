@@ -95,6 +95,10 @@ func (sm *stateMachine) Checkpoint() (raftnode.Checkpoint, error) {
 	return treeCheckpoint{cp}, nil
 }
 
+// Flush starts writing the applied state to disk, for raftnode to
+// compact the log behind it once it is there.
+func (sm *stateMachine) Flush() (<-chan struct{}, error) { return sm.tree.Flush() }
+
 // treeCheckpoint is a tree.Checkpoint as raftnode sees it.
 type treeCheckpoint struct{ *tree.Checkpoint }
 

@@ -89,6 +89,19 @@ type Checkpoint struct {
 	index uint64
 }
 
+// Flush starts writing the state as of the last applied entry to disk
+// and returns a channel closed once it is there. The store has no WAL
+// (internal/storage), so until then a crash loses what Apply wrote since
+// the last flush, and the caller keeps the entries to apply it again.
+// Like Checkpoint, it is serialised with Apply by the caller.
+func (t *Tree) Flush() (<-chan struct{}, error) {
+	done, err := t.db.AsyncFlush()
+	if err != nil {
+		return nil, fmt.Errorf("flush: %w", err)
+	}
+	return done, nil
+}
+
 // Checkpoint returns a view of the state as of the last applied entry.
 // The caller serialises it with Apply (as it does Import) so that it knows
 // which index the view holds; Index says it.
@@ -181,7 +194,12 @@ func (t *Tree) importStream(r *bufio.Reader) (Digest, error) {
 	if err != nil || format != snapFormat {
 		return Digest{}, corrupt("unknown format %d", format)
 	}
-	if err := t.db.Set(importMarker(), nil, pebble.Sync); err != nil {
+	// The marker is flushed before anything is deleted, so a crash in
+	// between leaves a state that says it is partial.
+	if err := t.db.Set(importMarker(), nil, pebble.NoSync); err != nil {
+		return Digest{}, err
+	}
+	if err := t.db.Flush(); err != nil {
 		return Digest{}, err
 	}
 	if err := t.db.DeleteRange(stateLower(), stateUpper(), pebble.NoSync); err != nil {
@@ -268,7 +286,10 @@ func (t *Tree) importStream(r *bufio.Reader) (Digest, error) {
 	if err := b.Delete(importMarker(), nil); err != nil {
 		return Digest{}, err
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return Digest{}, err
+	}
+	if err := t.db.Flush(); err != nil {
 		return Digest{}, err
 	}
 	root, err := t.readNode(t.db, "/")

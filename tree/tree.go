@@ -112,7 +112,11 @@ func (t *Tree) initialize() error {
 	_ = b.Set(nodeKey(nil, "/"), appendNode(nil, root), nil)
 	_ = b.Set(nodeKey(nil, zpath.Reserved), appendNode(nil, sys), nil)
 	_ = b.Set(appliedKey(), binary.BigEndian.AppendUint64(nil, 0), nil)
-	if err := b.Commit(pebble.Sync); err != nil {
+	// The store has no WAL (internal/storage): a flush makes it durable.
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("initialize tree: %w", err)
+	}
+	if err := t.db.Flush(); err != nil {
 		return fmt.Errorf("initialize tree: %w", err)
 	}
 	return nil

@@ -37,6 +37,16 @@ type Options struct {
 }
 
 // Open opens (creating if needed) the database in dir.
+//
+// The store keeps no write-ahead log of its own (Pebble's DisableWAL): a
+// write reaches disk only when the memtable holding it is flushed, by
+// Pebble when it fills or by an explicit db.Flush or db.AsyncFlush, and
+// a crash loses every write made since the last flush. The replicated
+// state needs no second log: the Raft log holds every entry applied since,
+// and a restart applies them again (the caller must never compact the Raft
+// log past what is flushed). A write that must be durable on its own (the
+// member record, the start and end of a snapshot's import) is made with
+// pebble.NoSync and then flushed; pebble.Sync is refused.
 func Open(dir string, opts Options) (*pebble.DB, error) {
 	cacheBytes := opts.CacheBytes
 	if cacheBytes == 0 {
@@ -50,6 +60,10 @@ func Open(dir string, opts Options) (*pebble.DB, error) {
 		FormatMajorVersion: FormatMajorVersion,
 		MemTableSize:       16 << 20,
 		Logger:             pebbleLogger{logger(opts.Logger)},
+		// The Raft log is the state's write-ahead log (see above): a second
+		// one cost a 1 KiB set a write, a wake-up of Pebble's log writer
+		// and the page cache's writeback of every byte again.
+		DisableWAL: true,
 	}
 	if po.FS == nil {
 		po.FS = vfs.Default

@@ -28,9 +28,12 @@ func TestStoreKeysUntouched(t *testing.T) {
 	h := newHarness(t, vfs.NewMem())
 	others := [][]byte{{storage.PrefixState}, {storage.PrefixState, 0}, {'q', 0xff}, {storage.PrefixState, 'e', 0, 0, 0, 0, 0, 0, 0, 1}}
 	for _, k := range others {
-		if err := h.db.Set(k, []byte("theirs"), pebble.Sync); err != nil {
+		if err := h.db.Set(k, []byte("theirs"), pebble.NoSync); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := h.db.Flush(); err != nil { // the store has no WAL
+		t.Fatal(err)
 	}
 	hs := &pb.HardState{Term: proto.Uint64(2), Vote: proto.Uint64(1), Commit: proto.Uint64(3)}
 	if err := h.log.Save(hs, entries(1, 10, 2), nil); err != nil {

@@ -17,8 +17,9 @@
 // table and a compaction before its deletion dropped it, and the store's
 // WAL grew as it was written, which makes each fdatasync cost more
 // (docs/BENCHMARKS.md, "Writes: what the fsyncs cost"). The state stays
-// in Pebble, written without syncs: the synced log is the durability
-// point, and a restart applies again what the state had not made durable.
+// in Pebble, without a WAL of Pebble's own: the synced log is the
+// durability point, and a restart applies again what the store had not
+// flushed.
 //
 // # Records
 //
@@ -84,12 +85,14 @@
 //     SaveMembers records both with the Ready's writes.
 //  4. To compact: CreateSnapshot(applied, confState, data), then
 //     Compact(i) with i ≤ that snapshot's index and i ≤ the index applied
-//     to the store; keep a tail of entries so a slow follower catches up
-//     without a snapshot. Compact first syncs the store, so that the state
-//     up to i is durable before the entries that rebuild it go. This
-//     package cannot know what is applied: never compacting past it is the
-//     caller's job. (server/raftnode snapshots every
-//     Config.SnapshotEntries applied entries and compacts to
+//     to the store and made durable there; keep a tail of entries so a
+//     slow follower catches up without a snapshot. The store has no
+//     write-ahead log of its own (internal/storage): the entries after
+//     its last flush are the only copy of the state they produced. This
+//     package cannot know what is applied or flushed: never compacting
+//     past it is the caller's job. (server/raftnode snapshots every
+//     Config.SnapshotEntries applied entries, has the Applier flush the
+//     store, and once that flush is done compacts to
 //     Config.CatchUpEntries behind the snapshot.) To install a snapshot
 //     received from a leader, pass it to Save with the Ready's entries and
 //     HardState, and restore the state it describes before applying what
@@ -100,7 +103,7 @@
 //  5. If any method returns an error other than raft's sentinel errors,
 //     the files are failing or corrupt: stop the member; the Log's
 //     in-memory state still describes what was last durably written.
-//  6. Close the Log before the store.
+//  6. Close the Log when done; it keeps no hold on the store.
 //
 // Programmer errors (an append that leaves a gap, Entries past the last
 // index, Compact past the last index) panic, as they do in MemoryStorage.

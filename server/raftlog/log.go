@@ -23,8 +23,6 @@ const MaxSnapshotDataBytes = 64 << 10
 // Log is a raft.Storage kept in segment files (package wal). It is safe
 // for concurrent use.
 type Log struct {
-	db *pebble.DB // the member's state store: synced before a compaction
-
 	mu  sync.Mutex
 	wal *wal.WAL
 	st  state // what is durably written, as last committed by this Log
@@ -83,10 +81,9 @@ type Options struct {
 }
 
 // Open opens (creating if needed) the Raft log kept in segment files in
-// dir. db is the member's store (internal/storage.Open), whose state the
-// Log makes durable before it compacts, and from which Open moves the
-// log of a store written before the log had files of its own (a log
-// kept under storage.PrefixRaft), once. Close the Log before db.
+// dir. db is the member's store (internal/storage.Open), from which Open
+// moves the log of a store written before the log had files of its own (a
+// log kept under storage.PrefixRaft), once; the Log keeps no hold on it.
 func Open(db *pebble.DB, dir string, opts Options) (*Log, error) {
 	fs := opts.FS
 	if fs == nil {
@@ -113,7 +110,7 @@ func Open(db *pebble.DB, dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("raftlog: open %s: %w", dir, err), w.Close())
 	}
-	return &Log{db: db, wal: w, st: st}, nil
+	return &Log{wal: w, st: st}, nil
 }
 
 // rotate starts the WAL's next segment with a checkpoint of st.

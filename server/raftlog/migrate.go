@@ -76,7 +76,10 @@ func moveFromPebble(db *pebble.DB, fs vfs.FS, dir string, opts wal.Options, logg
 }
 
 func dropPebbleLog(db *pebble.DB) error {
-	if err := db.DeleteRange([]byte{storage.PrefixRaft}, []byte{storage.PrefixRaft + 1}, pebble.Sync); err != nil {
+	if err := db.DeleteRange([]byte{storage.PrefixRaft}, []byte{storage.PrefixRaft + 1}, pebble.NoSync); err != nil {
+		return fmt.Errorf("raftlog: delete the log moved out of the store: %w", err)
+	}
+	if err := db.Flush(); err != nil {
 		return fmt.Errorf("raftlog: delete the log moved out of the store: %w", err)
 	}
 	return nil

@@ -17,6 +17,19 @@ import (
 // writePebbleLog writes a log in the layout of a store from before the
 // log had files of its own (keys.go): compacted to 5, entries 6 to 20, a
 // HardState, a ConfState, a snapshot at 5 and member contexts.
+// openOldStore opens the store in dir as arbor did before the Raft log
+// had files of its own: with Pebble's WAL, so what writePebbleLog writes
+// is, after Close, in that WAL only, which the store opened without one
+// must replay.
+func openOldStore(t *testing.T, fs vfs.FS) *pebble.DB {
+	t.Helper()
+	db, err := pebble.Open("db", &pebble.Options{FS: fs, FormatMajorVersion: storage.FormatMajorVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func writePebbleLog(t *testing.T, db *pebble.DB) (hs *pb.HardState, cs *pb.ConfState, snap *pb.Snapshot, ents []*pb.Entry) {
 	t.Helper()
 	b := db.NewBatch()
@@ -59,10 +72,7 @@ func writePebbleLog(t *testing.T, db *pebble.DB) (hs *pb.HardState, cs *pb.ConfS
 // keys were deleted is finished on the next Open.
 func TestMoveFromPebble(t *testing.T) {
 	fs := vfs.NewMem()
-	db, err := storage.Open("db", storage.Options{FS: fs, CacheBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openOldStore(t, fs)
 	hs, cs, snap, ents := writePebbleLog(t, db)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -121,10 +131,7 @@ func TestMoveFromPebble(t *testing.T) {
 	// The keys of an old log back in the store beside the segment files,
 	// as a crash before their deletion leaves them: the files win.
 	h.close()
-	db, err = storage.Open("db", storage.Options{FS: fs, CacheBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = openOldStore(t, fs)
 	writePebbleLog(t, db)
 	if err := db.Set(hardStateKey, []byte("not read"), pebble.Sync); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -204,10 +203,10 @@ func (l *Log) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (*pb.Snaps
 // Compact discards every entry at or below compactIndex, which becomes the
 // compaction point: FirstIndex becomes compactIndex+1 and Term(compactIndex)
 // stays answerable. It returns raft.ErrCompacted if compactIndex is already
-// compacted and panics if it is past LastIndex. Before it writes, it makes
-// durable whatever was written to the member's store (the state applied up
-// to compactIndex and beyond); the caller must not compact past what it
-// has applied to the store, nor past the latest snapshot.
+// compacted and panics if it is past LastIndex. The caller must not
+// compact past the state it has made durable (applied and flushed to the
+// member's store), nor past the latest snapshot: the entries dropped are
+// the only other copy of that state.
 func (l *Log) Compact(compactIndex uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -220,9 +219,6 @@ func (l *Log) Compact(compactIndex uint64) error {
 	term, err := l.term(compactIndex)
 	if err != nil {
 		return err
-	}
-	if err := l.db.LogData(nil, pebble.Sync); err != nil {
-		return fmt.Errorf("raftlog: sync the store before compacting: %w", err)
 	}
 	w := l.newWrite()
 	w.recs = append(w.recs, compactRecord(compactIndex, term))

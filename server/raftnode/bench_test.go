@@ -32,6 +32,8 @@ func (a *benchApplier) Checkpoint() (Checkpoint, error) {
 	return benchCheckpoint(a.applied.Load()), nil
 }
 
+func (a *benchApplier) Flush() (<-chan struct{}, error) { return closedChan, nil }
+
 func (a *benchApplier) Restore(context.Context, uint64, io.Reader) error {
 	return errors.New("benchApplier: no snapshots")
 }

@@ -84,7 +84,9 @@ type Applier interface {
 	// ApplyConfChange and raftlog.SetConfState, and the applier only
 	// records it. The applier should persist the index of the last entry
 	// together with the state it produced (one batch), since that is what
-	// the next Start gets as Config.Applied.
+	// the next Start gets as Config.Applied. What it writes need not be
+	// durable when Apply returns: the log keeps the entries until Flush
+	// says the state they produced is.
 	//
 	// Apply is called from the Ready loop: nothing else happens in raft
 	// while it runs. ctx is cancelled when Stop is called. An error stops
@@ -98,6 +100,13 @@ type Applier interface {
 	// creates a raft snapshot, holds the view until a newer one replaces
 	// it, and streams it to members too far behind for the log.
 	Checkpoint() (Checkpoint, error)
+	// Flush starts making the state as of the last applied entry durable
+	// and returns a channel closed once it is. The Node calls it on the
+	// Ready loop after it creates a raft snapshot, and compacts the log
+	// behind that snapshot only once the channel is closed, since the
+	// entries it drops are the only other copy of the state. An applier
+	// whose state is durable when Apply returns returns a closed channel.
+	Flush() (<-chan struct{}, error)
 	// Restore replaces the whole state with the stream r, a Checkpoint's
 	// Export received from a peer, whose applied index must be index (an
 	// error otherwise). It is called on the Ready loop (or by Start,
@@ -187,8 +196,8 @@ type Config struct {
 	MaxPendingMessages int
 
 	// SnapshotEntries is how many entries are applied between two raft
-	// snapshots: each holds a Checkpoint of the state and lets the log be
-	// compacted.
+	// snapshots: each holds a Checkpoint of the state and, once the
+	// Applier's Flush is done, lets the log be compacted.
 	SnapshotEntries uint64
 	// CatchUpEntries is how many entries the log keeps behind the latest
 	// snapshot, so that a follower that lags by fewer catches up from the

@@ -122,6 +122,8 @@ type recorder struct {
 	// holdRestore, if set, makes the next Restore close it and then wait
 	// for its ctx (a member stopped while restoring).
 	holdRestore chan struct{}
+	// holdFlush, if set, is what Flush returns.
+	holdFlush chan struct{}
 }
 
 // recorderCheckpoint is a recorder's entries at one index.
@@ -141,6 +143,25 @@ func (r *recorder) Checkpoint() (Checkpoint, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return &recorderCheckpoint{index: r.applied, entries: slices.Clone(r.entries)}, nil
+}
+
+// closedChan is a closed channel: a flush already done.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// Flush reports the recorder's state durable: it is held in memory, and
+// the tests say themselves what survives a restart. holdFlush, if set,
+// is returned instead, so a test decides when the flush is done.
+func (r *recorder) Flush() (<-chan struct{}, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.holdFlush != nil {
+		return r.holdFlush, nil
+	}
+	return closedChan, nil
 }
 
 // Restore replaces the entries with those of a checkpoint's export.

@@ -129,7 +129,9 @@ type Node struct {
 	// Owned by the Ready loop (and by Start before the loop starts).
 	rn           *raft.RawNode
 	applied      uint64
-	snapIndex    uint64 // the index of the Log's latest snapshot
+	snapIndex    uint64          // the index of the Log's latest snapshot
+	flushIndex   uint64          // the applied index of the Applier's Flush in flight
+	flushDone    <-chan struct{} // that Flush's channel; nil: none in flight
 	readSeq      uint64
 	readPending  []*readRequest // not yet behind a raft ReadIndex
 	readInflight *readBatch     // behind a raft ReadIndex, unanswered

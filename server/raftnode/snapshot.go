@@ -373,9 +373,14 @@ func (n *Node) checkpoint() error {
 
 // maybeSnapshot creates a raft snapshot at the applied index, with a
 // checkpoint of the state, every SnapshotEntries applied entries (and
-// once after a restart, so a snapshot's state is held), then compacts the
-// log to CatchUpEntries behind it. It runs on the Ready loop after apply.
+// once after a restart, so a snapshot's state is held), and has the
+// Applier flush the state; once a flush is done, it compacts the log to
+// CatchUpEntries behind the snapshot it followed. It runs on the Ready
+// loop after apply.
 func (n *Node) maybeSnapshot() error {
+	if err := n.maybeCompact(); err != nil {
+		return err
+	}
 	// A snapshot older than the last membership change would not name a
 	// member added since, which raft refuses to restore from ("not in the
 	// ConfState"): a member that joins after compaction would wait for
@@ -395,23 +400,48 @@ func (n *Node) maybeSnapshot() error {
 		return fmt.Errorf("raftnode: creating a snapshot at %d: %w", n.applied, err)
 	}
 	n.snapIndex = n.applied
+	n.logger.Debug("snapshot created", "index", n.applied)
+	if n.flushDone == nil {
+		done, err := n.cfg.Applier.Flush()
+		if err != nil {
+			return fmt.Errorf("raftnode: flushing the state at %d: %w", n.applied, err)
+		}
+		n.flushIndex, n.flushDone = n.applied, done
+	}
+	return n.maybeCompact()
+}
+
+// maybeCompact compacts the log to CatchUpEntries behind the snapshot
+// whose state the Applier's Flush has made durable, once it has. The
+// state up to that snapshot was applied (and perhaps flushed) without a
+// sync; the entries dropped here are what would rebuild it after a crash
+// (raftlog's contract, item 4). A flush still running leaves the log as
+// it is.
+func (n *Node) maybeCompact() error {
+	if n.flushDone == nil {
+		return nil
+	}
+	select {
+	case <-n.flushDone:
+	default:
+		return nil
+	}
+	durable := n.flushIndex
+	n.flushDone = nil
 	first, err := n.cfg.Log.FirstIndex()
 	if err != nil {
 		return fmt.Errorf("raftnode: reading the raft log: %w", err)
 	}
-	// The compaction point is applied, and Compact syncs the store the
-	// Applier wrote to (unsynced) before it drops the entries that would
-	// rebuild that state (raftlog's contract, item 4).
 	compact := uint64(0)
-	if n.applied > n.cfg.CatchUpEntries {
-		compact = n.applied - n.cfg.CatchUpEntries
+	if durable > n.cfg.CatchUpEntries {
+		compact = durable - n.cfg.CatchUpEntries
 	}
 	if compact > first-1 {
 		if err := n.cfg.Log.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return fmt.Errorf("raftnode: compacting the log to %d: %w", compact, err)
 		}
+		n.logger.Debug("log compacted", "to", compact, "durable", durable)
 	}
-	n.logger.Debug("snapshot created", "index", n.applied, "compacted_to", max(compact, first-1))
 	return nil
 }
 

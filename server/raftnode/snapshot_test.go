@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Small thresholds, so that a few hundred entries make several snapshots
@@ -123,4 +125,57 @@ func TestClusterSnapshotCrashBeforeRestore(t *testing.T) {
 		t.Fatalf("%d restores, want 1 (by Start)", n)
 	}
 	c.converge(lead, "end")
+}
+
+// TestCompactWaitsForFlush: the log is compacted behind a snapshot only
+// once the Applier's Flush says the state of that snapshot is durable;
+// until then every entry stays, since it is the only copy of what the
+// applier has not flushed.
+func TestCompactWaitsForFlush(t *testing.T) {
+	s := openStore(t, vfs.NewMem(), "db")
+	app := newRecorder(t, 0)
+	hold := make(chan struct{})
+	app.holdFlush = hold
+	n, err := Start(Config{
+		ID: 1, Peers: []uint64{1}, Log: s.log, Applier: app,
+		TickInterval: 10 * time.Millisecond, SnapshotEntries: 20, CatchUpEntries: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopNode(t, n)
+	ctx := testCtx(t)
+	propose := func(count int) {
+		t.Helper()
+		for i := range count {
+			if err := n.Propose(ctx, fmt.Appendf(nil, "e%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	propose(60)
+	app.waitFor("60 proposals applied", func() bool { return app.applied >= 61 })
+	snap, err := s.log.Snapshot()
+	if err != nil || snap.GetMetadata().GetIndex() < 20 {
+		t.Fatalf("no snapshot after 60 entries: %v, %v", snap.GetMetadata(), err)
+	}
+	if first, _ := s.log.FirstIndex(); first != 1 {
+		t.Fatalf("FirstIndex %d while the flush is not done, want 1 (nothing compacted)", first)
+	}
+	close(hold)
+	propose(1) // a Ready, on which the Node sees the flush done
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		first, _ := s.log.FirstIndex()
+		if first > 1 {
+			if limit := snap.GetMetadata().GetIndex() - 5; first-1 > limit {
+				t.Fatalf("compacted to %d, past the flushed snapshot's %d less the 5 catch-up entries", first-1, limit)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the log was not compacted after the flush was done")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
