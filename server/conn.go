@@ -522,8 +522,10 @@ func (c *conn) connect(id uint64, cn *wire.Connect) {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.RequestTimeout)
 	defer cancel()
-	if err := c.s.replica.applied.wait(ctx, cn.GetLastZxid()); err != nil {
-		fail(errcode.OperationTimeout, wire.NoticeKind_NOTICE_KIND_GOODBYE, "member is behind the client's last zxid")
+	// Never serve a state older than the client has seen, nor, after a
+	// restart, older than what the member had committed before it.
+	if err := c.s.replica.applied.wait(ctx, max(cn.GetLastZxid(), c.s.replica.startCommit)); err != nil {
+		fail(errcode.OperationTimeout, wire.NoticeKind_NOTICE_KIND_GOODBYE, "member is behind the client's last zxid, or still applying its log after a restart")
 		return
 	}
 	var ids []tree.Identity

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/arbor-coord/arbor/client"
+	"github.com/arbor-coord/arbor/internal/freeport"
 	"github.com/arbor-coord/arbor/server"
 	"github.com/arbor-coord/arbor/server/servertest"
 )
@@ -79,14 +80,17 @@ func (p *memberProcess) kill() {
 	}
 }
 
+// ports hands out the members' addresses: below the ephemeral range, so
+// that no connection takes one while its member is down.
+var ports freeport.Picker
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := ports.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // TestKill9LosesNothingAcknowledged: a member killed with SIGKILL while

@@ -70,6 +70,11 @@ type replica struct {
 	waits *waitRegistry
 	// applied lets reads wait for an index (see appliedIndex).
 	applied *appliedIndex
+	// startCommit is the commit index the log held when the replica
+	// opened. The store keeps no WAL, so after a crash the state may be
+	// older than what was committed (and acknowledged) before it: clients
+	// are served once the replica has applied the log up to here again.
+	startCommit uint64
 	// transport is nil for a member alone.
 	transport transport.Transport
 	logger    *slog.Logger
@@ -157,6 +162,11 @@ func openReplicaStore(cfg replicaConfig) (*replica, error) {
 		}
 	}
 	r.applied = newAppliedIndex(r.tree.Applied())
+	hs, _, err := r.log.InitialState()
+	if err != nil {
+		return fail(err)
+	}
+	r.startCommit = hs.GetCommit()
 	// A member started with a cluster (even of one) has a transport, so
 	// that members can be added to it.
 	if len(r.member.Cluster) > 0 {

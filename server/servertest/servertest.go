@@ -19,12 +19,12 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/arbor-coord/arbor/internal/freeport"
 	"github.com/arbor-coord/arbor/server"
 	"github.com/arbor-coord/arbor/server/transport"
 )
@@ -139,6 +139,7 @@ type Cluster struct {
 	net      *transport.Network
 	founders server.Cluster    // the peer addresses the cluster started with
 	added    map[uint64]string // on TCP, the peer addresses of members added since
+	ports    freeport.Picker   // on TCP, where the peer addresses come from
 	members  []*Member
 }
 
@@ -153,7 +154,8 @@ func StartCluster(tb testing.TB, size int, cfg server.Config) *Cluster {
 }
 
 // StartTCPCluster is StartCluster with the members' peer traffic on TCP
-// over loopback, on ports that were free a moment before, as in
+// over loopback, on ports that were free a moment before (below the
+// kernel's ephemeral range, so no dial takes them meanwhile), as in
 // production: for benchmarks and tests of the TCP transport. Its Network
 // is nil.
 func StartTCPCluster(tb testing.TB, size int, cfg server.Config) *Cluster {
@@ -175,7 +177,7 @@ func startCluster(tb testing.TB, size int, cfg server.Config, tcp bool) *Cluster
 	peers := make(server.Cluster, size)
 	if tcp {
 		for i := 1; i <= size; i++ {
-			peers[uint64(i)] = freeLoopbackAddr(tb)
+			peers[uint64(i)] = c.freeLoopbackAddr(tb)
 		}
 	} else {
 		c.net = transport.NewNetwork(seed, nil)
@@ -218,15 +220,16 @@ func startCluster(tb testing.TB, size int, cfg server.Config, tcp bool) *Cluster
 }
 
 // freeLoopbackAddr returns a loopback address whose port was free a
-// moment ago.
-func freeLoopbackAddr(tb testing.TB) string {
+// moment ago, below the kernel's ephemeral range: a port from port 0
+// could be taken by the local end of a connection one member dials
+// before the member it was reserved for listens on it.
+func (c *Cluster) freeLoopbackAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := c.ports.Addr()
 	if err != nil {
 		tb.Fatalf("servertest: %v", err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // AddMember starts a new member that joins the cluster (server.Config
@@ -250,7 +253,7 @@ func (c *Cluster) AddMember(tb testing.TB, cfg server.Config) *Member {
 		if c.added == nil {
 			c.added = make(map[uint64]string)
 		}
-		c.added[cfg.ID] = freeLoopbackAddr(tb)
+		c.added[cfg.ID] = c.freeLoopbackAddr(tb)
 	}
 	cfg.Cluster[cfg.ID] = c.PeerAddr(cfg.ID)
 	cfg.Join = true

@@ -19,6 +19,8 @@ import (
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/arbor-coord/arbor/internal/freeport"
 )
 
 // fakeRaft records what a transport hands it.
@@ -298,15 +300,17 @@ func TestTCPDeliveryInOrder(t *testing.T) {
 	}
 }
 
+// ports hands out addresses below the ephemeral range, so that no dial
+// takes one before its listener starts.
+var ports freeport.Picker
+
 // freeAddr returns a loopback address nothing listens on (now).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := ports.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	return addr
 }
 
