@@ -237,18 +237,9 @@ func BenchmarkApplySessionCreate(b *testing.B) {
 			}
 			applyEncoded(b, tr, encodeAll(b, setup), 1000)
 			data := benchPayload()
-			cmds := make([]*Command, b.N)
-			for i := range cmds {
-				s, seq := int64(i%sessions+1), uint64(i/sessions+1)
-				cmds[i] = &Command{ID: RequestID{1, uint64(i + 1)}, Session: s, Seq: seq, LowestUnacked: seq, TimeMs: int64(i),
-					Op: &Create{Path: "/bench/n-", Data: data, ACL: OpenACL(), Mode: PersistentSequential}}
-			}
-			log := encodeAll(b, cmds)
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			applyEncoded(b, tr, log, batch)
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+			runSessionWrites(b, tr, sessions, batch, func(int) Op {
+				return &Create{Path: "/bench/n-", Data: data, ACL: OpenACL(), Mode: PersistentSequential}
+			})
 		})
 	}
 }
@@ -272,18 +263,26 @@ func BenchmarkApplySessionSet(b *testing.B) {
 			}
 			applyEncoded(b, tr, encodeAll(b, setup), 1000)
 			rng := rand.New(rand.NewPCG(1, 2))
-			cmds := make([]*Command, b.N)
-			for i := range cmds {
-				s, seq := int64(i%sessions+1), uint64(i/sessions+1)
-				cmds[i] = &Command{ID: RequestID{1, uint64(i + 1)}, Session: s, Seq: seq, LowestUnacked: seq, TimeMs: int64(i),
-					Op: &SetData{Path: "/bench/" + strconv.Itoa(rng.IntN(nodes)), Data: value, Version: -1}}
-			}
-			log := encodeAll(b, cmds)
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			applyEncoded(b, tr, log, batch)
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+			runSessionWrites(b, tr, sessions, batch, func(int) Op {
+				return &SetData{Path: "/bench/" + strconv.Itoa(rng.IntN(nodes)), Data: value, Version: -1}
+			})
 		})
 	}
+}
+
+// runSessionWrites applies b.N writes made by op, round-robin over
+// sessions 1 to sessions, each with its session's next sequence (so its
+// result is recorded), in runs of batch, and reports ops/s.
+func runSessionWrites(b *testing.B, tr *Tree, sessions, batch int, op func(i int) Op) {
+	cmds := make([]*Command, b.N)
+	for i := range cmds {
+		s, seq := int64(i%sessions+1), uint64(i/sessions+1)
+		cmds[i] = &Command{ID: RequestID{1, uint64(i + 1)}, Session: s, Seq: seq, LowestUnacked: seq, TimeMs: int64(i), Op: op(i)}
+	}
+	log := encodeAll(b, cmds)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	applyEncoded(b, tr, log, batch)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 }
