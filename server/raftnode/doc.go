@@ -75,11 +75,13 @@
 //  3. The Applier gets every committed entry exactly once per run of a
 //     Node, in order, from Config.Applied+1 on: persist the index of the
 //     last applied entry with the state it produced, and pass it as
-//     Config.Applied on the next Start. Keep that state in the Log's
-//     Pebble database (or sync it): the commit index is written unsynced,
-//     and only the shared WAL guarantees that a durable applied index never
-//     exceeds the durable commit index, which Start checks. The Node has
-//     already applied conf
+//     Config.Applied on the next Start. The state need not be synced: the
+//     Node compacts the log only behind state the Applier's Flush has
+//     made durable, so a restart applies again whatever was lost. The
+//     commit index is written unsynced, so a durable applied index may
+//     exceed the durable commit index; Start raises the commit index to
+//     it (and refuses an applied index past the log's last entry). The
+//     Node has already applied conf
 //     changes to raft and recorded their ConfState when the Applier sees
 //     them (Entry.Changes, Entry.Membership). Apply runs on the Ready loop: keep it short; nothing else
 //     moves in raft meanwhile.
