@@ -27,7 +27,7 @@ func (t *Tree) Apply(entries []Entry) ([]Result, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	a := &applier{t: t, nodes: make(map[string]nodeEntry), sessions: make(map[int64]*Session), once: make(map[int64]*onceState)}
+	a := &applier{t: t, nodes: make(map[string]nodeEntry), sessions: make(map[int64]sessionEntry), once: make(map[int64]*onceState)}
 	results := make([]Result, len(entries))
 	next := t.applied.Load() + 1
 	for i := range entries {
@@ -64,6 +64,14 @@ type nodeEntry struct {
 	dirty bool
 }
 
+// sessionEntry is the applier's view of one session: rec is nil when the
+// session is not open; dirty means it differs from the store. A record is
+// never modified in place: the session cache shares it.
+type sessionEntry struct {
+	rec   *sessionRecord
+	dirty bool
+}
+
 // kvOp is a pending write of an index, session or result key, or (with
 // end set) the deletion of the range [key, end). Its slices are not
 // modified once queued (most point into the applier's arena).
@@ -86,11 +94,11 @@ type undoRec struct {
 type applier struct {
 	t     *Tree
 	nodes map[string]nodeEntry
-	// sessions caches session records; nil is a session known not open.
-	// Session commands change it only after their last check, so it
-	// needs no undo.
-	sessions map[int64]*Session
-	// once holds, per session, the write results recorded or forgotten in
+	// sessions is the overlay of session records read and written in
+	// this run. Session commands and result records change it only after
+	// their last check, so it needs no undo.
+	sessions map[int64]sessionEntry
+	// once holds, per session, the results recorded under result keys in
 	// this run, so a retry within the same run finds them.
 	once map[int64]*onceState
 	kv   []kvOp
@@ -190,15 +198,16 @@ func (a *applier) event(typ EventType, p string, acl []ACL) {
 // batch is not synced: the synced Raft log is the durability point, and a
 // restart re-applies whatever of it is missing here.
 //
-// Node writes go in key order: Pebble's memtable inserts a batch's keys in
-// batch order, and an increasing sequence lets its skiplist reuse the
-// previous insert position instead of searching from the top for every key.
+// Node and session record writes go in key order, each key once per run:
+// Pebble's memtable inserts a batch's keys in batch order, and an
+// increasing sequence lets its skiplist reuse the previous insert position
+// instead of searching from the top for every key.
 func (a *applier) commit(applied uint64) error {
 	type write struct {
 		key   []byte
 		value []byte // nil: delete
 	}
-	writes := make([]write, 0, len(a.nodes)+len(a.kv)+1)
+	writes := make([]write, 0, len(a.nodes)+len(a.sessions)+1)
 	var buf []byte // one buffer for every key and value of the run
 	for p, e := range a.nodes {
 		if !e.dirty {
@@ -210,6 +219,20 @@ func (a *applier) commit(applied uint64) error {
 		if e.n != nil {
 			start = len(buf)
 			buf = appendNode(buf, e.n)
+			w.value = buf[start:len(buf):len(buf)]
+		}
+		writes = append(writes, w)
+	}
+	for id, e := range a.sessions {
+		if !e.dirty {
+			continue
+		}
+		start := len(buf)
+		buf = appendSessionKey(buf, id)
+		w := write{key: buf[start:len(buf):len(buf)]}
+		if e.rec != nil {
+			start = len(buf)
+			buf = appendSession(buf, e.rec)
 			w.value = buf[start:len(buf):len(buf)]
 		}
 		writes = append(writes, w)
@@ -621,18 +644,27 @@ func (a *applier) reap(op *Reap) errcode.Code {
 }
 
 // getSession returns the session record, or nil if the session is not open.
-func (a *applier) getSession(id int64) *Session {
-	if s, ok := a.sessions[id]; ok {
-		return s
-	}
-	if e := a.t.sessCache.get(id); e != nil && e.recKnown {
-		a.sessions[id] = e.rec
+func (a *applier) getSession(id int64) *sessionRecord {
+	if e, ok := a.sessions[id]; ok {
 		return e.rec
 	}
-	var s *Session
+	if rec, ok := a.t.sessCache.get(id); ok {
+		a.sessions[id] = sessionEntry{rec: rec}
+		return rec
+	}
+	var s *sessionRecord
 	v, err := getBytes(a.t.db, sessionKey(id))
 	if err == nil {
 		s, err = decodeSession(id, v)
+	}
+	if err == nil && s != nil && s.keyedUnknown {
+		// A format 1 record: its results are all under result keys.
+		var high uint64
+		high, err = a.t.maxRecordedSeq(id)
+		s.keyedUnknown = false
+		if high >= s.LowestUnacked {
+			s.keyedHigh = high
+		}
 	}
 	if err != nil && !errors.Is(err, pebble.ErrNotFound) {
 		if a.err == nil {
@@ -640,17 +672,20 @@ func (a *applier) getSession(id int64) *Session {
 		}
 		return nil
 	}
-	a.sessions[id] = s
+	a.sessions[id] = sessionEntry{rec: s}
 	return s
+}
+
+// putSession sets (or, with rec nil, deletes) session id's record.
+func (a *applier) putSession(id int64, rec *sessionRecord) {
+	a.sessions[id] = sessionEntry{rec: rec, dirty: true}
 }
 
 func (a *applier) createSession(op *CreateSession) errcode.Code {
 	if op.ID == 0 || op.TimeoutMs <= 0 || a.getSession(op.ID) != nil {
 		return errcode.BadArguments
 	}
-	s := &Session{ID: op.ID, TimeoutMs: op.TimeoutMs, PasswordDigest: op.PasswordDigest}
-	a.sessions[op.ID] = s
-	a.setKey(sessionKey(op.ID), appendSession(nil, s))
+	a.putSession(op.ID, &sessionRecord{Session: Session{ID: op.ID, TimeoutMs: op.TimeoutMs, PasswordDigest: op.PasswordDigest}})
 	return errcode.Ok
 }
 
@@ -668,8 +703,7 @@ func (a *applier) closeSession(op *CloseSession) errcode.Code {
 		}
 		a.removeChild(p, n)
 	}
-	a.sessions[op.ID] = nil
-	a.deleteKey(sessionKey(op.ID))
+	a.putSession(op.ID, nil)
 	prefix := resultPrefix(op.ID)
 	a.kv = append(a.kv, kvOp{key: prefix, end: prefixUpper(prefix)})
 	a.once[op.ID] = &onceState{cleared: true}

@@ -13,9 +13,11 @@ import (
 //	                            node has an empty <parent>. The children of
 //	                            a node are one contiguous sorted range.
 //	s e <session> <path>       the ephemeral index: session owns path
-//	s s <session>              a session record
+//	s s <session>              a session record, with its watermark and
+//	                            one unacknowledged write result inline
 //	s x <path>                 the reap index: containers and TTL nodes
-//	s w <session> <seq>        a recorded write result (exactly-once)
+//	s w <session> <seq>        a recorded write result that found the
+//	                            record's inline slot taken (exactly-once)
 //	s m a                      the applied index
 //	s 0x00                     the marker of an import in progress (not state)
 //

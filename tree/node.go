@@ -195,34 +195,82 @@ func decodeNode(v []byte, openACL []ACL) (*node, error) {
 	return n, nil
 }
 
-// sessionFormat is the version of the session record encoding:
-// format byte, varint timeoutMs, uvarint len + password digest, uvarint
-// lowestUnacked.
-const sessionFormat = 1
+// sessionRecord is a session's stored record: the Session and where its
+// unacknowledged write results are (see once.go).
+type sessionRecord struct {
+	Session
+	// inlineSeq is the Seq of the one result kept in the record itself
+	// (0: none), and inline that result, encoded.
+	inlineSeq uint64
+	inline    []byte
+	// keyedHigh bounds the results stored under result keys: each has a
+	// Seq in [LowestUnacked, keyedHigh]. 0: none.
+	keyedHigh uint64
+	// keyedUnknown marks a record of format 1, which did not bound its
+	// keyed results: the reader must find keyedHigh in the store.
+	keyedUnknown bool
+}
 
-func appendSession(dst []byte, s *Session) []byte {
+// Session record formats:
+//
+//	1: format byte, varint timeoutMs, uvarint len + password digest,
+//	   uvarint lowestUnacked. Every result was under a result key.
+//	2: format 1's fields, then uvarint inlineSeq, uvarint len + inline
+//	   result if inlineSeq is not 0, and uvarint keyedHigh.
+//
+// Records are written in format 2; format 1 records, from stores written
+// before it, are still read.
+const (
+	sessionFormat1 = 1
+	sessionFormat  = 2
+)
+
+func appendSession(dst []byte, s *sessionRecord) []byte {
 	dst = append(dst, sessionFormat)
 	dst = binary.AppendVarint(dst, int64(s.TimeoutMs))
 	dst = binary.AppendUvarint(dst, uint64(len(s.PasswordDigest)))
 	dst = append(dst, s.PasswordDigest...)
-	return binary.AppendUvarint(dst, s.LowestUnacked)
+	dst = binary.AppendUvarint(dst, s.LowestUnacked)
+	dst = binary.AppendUvarint(dst, s.inlineSeq)
+	if s.inlineSeq != 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(s.inline)))
+		dst = append(dst, s.inline...)
+	}
+	return binary.AppendUvarint(dst, s.keyedHigh)
 }
 
-func decodeSession(id int64, v []byte) (*Session, error) {
-	if len(v) < 1 || v[0] != sessionFormat {
+func decodeSession(id int64, v []byte) (*sessionRecord, error) {
+	if len(v) < 1 || (v[0] != sessionFormat && v[0] != sessionFormat1) {
 		return nil, fmt.Errorf("%w: bad session record header", ErrCorruptState)
 	}
 	d := decoder{b: v[1:]}
-	s := &Session{ID: id, TimeoutMs: d.int32("timeout")}
+	s := &sessionRecord{Session: Session{ID: id, TimeoutMs: d.int32("timeout")}}
 	if pw := d.bytes("password digest"); len(pw) > 0 {
 		s.PasswordDigest = append([]byte(nil), pw...)
 	}
 	s.LowestUnacked = d.uvarint("lowest unacked")
+	if v[0] == sessionFormat1 {
+		s.keyedUnknown = true
+	} else {
+		s.inlineSeq = d.uvarint("inline seq")
+		if s.inlineSeq != 0 {
+			s.inline = append([]byte(nil), d.bytes("inline result")...)
+		}
+		s.keyedHigh = d.uvarint("keyed high")
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("session record length")
 	}
 	if d.err != nil {
 		return nil, d.err
+	}
+	if s.inlineSeq != 0 && s.inlineSeq < s.LowestUnacked {
+		return nil, fmt.Errorf("%w: session record keeps result %d below its watermark %d", ErrCorruptState, s.inlineSeq, s.LowestUnacked)
+	}
+	if s.inlineSeq != 0 {
+		if _, _, err := decodeResult(s.inline); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -11,15 +11,20 @@ import (
 // Exactly-once writes (Command.Seq): a session's record keeps the result of
 // each of its writes until the client acknowledges it, so a write retried
 // after a lost connection gets its one true result instead of applying
-// twice. The results live under the session's result keys; the session
-// record holds the acknowledged watermark, below which results are gone and
-// a Seq is refused.
+// twice. The session record holds the acknowledged watermark, below which
+// results are gone and a Seq is refused, and one result inline: a
+// closed-loop client (one write in flight) acknowledges each result with
+// its next write, so its record alone holds what it may retry, and a write
+// costs one record rewrite instead of a result key, its tombstone and the
+// record. Results that find the inline slot taken (pipelined writes) go
+// under the session's result keys, with a bound in the record on the Seqs
+// stored there.
 
-// onceState is what one run has recorded or forgotten for one session.
+// onceState is what one run has done to the result keys of one session,
+// which are not in the store until the run commits.
 type onceState struct {
-	recorded []recordedResult // recorded in this run (mostly one: a closed-loop client has one write in flight)
-	low      uint64           // results below it were forgotten in this run
-	cleared  bool             // the session was closed in this run: nothing in the store counts
+	recorded []recordedResult // keyed results recorded in this run
+	cleared  bool             // the session was closed in this run: no stored result key counts
 }
 
 // recordedResult is one write result recorded in a run.
@@ -56,7 +61,7 @@ func (a *applier) checkOnce(c *Command, res *Result) bool {
 		res.Code = errcode.BadArguments // acknowledged: the client promised never to send it again
 		return true
 	}
-	if v := a.recorded(c.Session, c.Seq); v != nil {
+	if v := a.recorded(sess, c.Seq); v != nil {
 		top, ops, err := decodeResult(v)
 		if err != nil {
 			a.err = err
@@ -73,46 +78,62 @@ func (a *applier) checkOnce(c *Command, res *Result) bool {
 	return false
 }
 
-// recordResult records the outcome of a command with a Seq, then applies
-// the acknowledgement it carries.
+// recordResult applies the acknowledgement a command with a Seq carries,
+// then records its outcome: in the session record if its inline slot is
+// free, under a result key otherwise.
 func (a *applier) recordResult(c *Command, res *Result) {
-	st := a.onceOf(c.Session)
-	start := len(a.arena)
-	a.arena = appendResult(a.arena, res)
-	v := a.arenaSince(start)
-	st.recorded = append(st.recorded, recordedResult{seq: c.Seq, v: v})
-	a.setKey(a.resultKey(c.Session, c.Seq), v)
-	if sess := a.getSession(c.Session); sess != nil {
-		a.acknowledge(sess, c.LowestUnacked)
+	sess := a.getSession(c.Session)
+	if sess == nil {
+		return // not reached: checkOnce found it open, and no write closes a session
 	}
+	s := *a.acknowledge(sess, c.LowestUnacked)
+	if s.inlineSeq == 0 {
+		// Its own allocation, not the arena: the record outlives the run
+		// in the session cache.
+		s.inlineSeq, s.inline = c.Seq, appendResult(nil, res)
+	} else {
+		start := len(a.arena)
+		a.arena = appendResult(a.arena, res)
+		v := a.arenaSince(start)
+		st := a.onceOf(c.Session)
+		st.recorded = append(st.recorded, recordedResult{seq: c.Seq, v: v})
+		a.setKey(a.resultKey(c.Session, c.Seq), v)
+		s.keyedHigh = max(s.keyedHigh, c.Seq)
+	}
+	a.putSession(s.ID, &s)
 }
 
 // acknowledge raises the session's watermark to low, forgetting the
-// results below it. Every result kept is at or above the old watermark and
-// within MaxUnackedWrites of it, so the keys to delete are known exactly.
-func (a *applier) acknowledge(sess *Session, low uint64) {
+// results below it, and returns the record as it is then. Every keyed
+// result is within [old watermark, keyedHigh], so the keys to delete are
+// known.
+func (a *applier) acknowledge(sess *sessionRecord, low uint64) *sessionRecord {
 	old := sess.LowestUnacked
 	if low <= old {
-		return
+		return sess
 	}
 	s := *sess
 	s.LowestUnacked = low
-	a.sessions[s.ID] = &s
-	start := len(a.arena)
-	a.arena = appendSessionKey(a.arena, s.ID)
-	key := a.arenaSince(start)
-	start = len(a.arena)
-	a.arena = appendSession(a.arena, &s)
-	a.setKey(key, a.arenaSince(start))
-	st := a.onceOf(s.ID)
-	st.low = low
-	if low-old > MaxUnackedWrites {
-		a.kv = append(a.kv, kvOp{key: a.resultKey(s.ID, old), end: a.resultKey(s.ID, low)})
-		return
+	if s.inlineSeq != 0 && s.inlineSeq < low {
+		s.inlineSeq, s.inline = 0, nil
 	}
-	for seq := old; seq < low; seq++ {
-		a.deleteKey(a.resultKey(s.ID, seq))
+	if s.keyedHigh != 0 {
+		end := min(low, s.keyedHigh+1) // forget [old, end)
+		switch {
+		case end <= old:
+		case end-old > MaxUnackedWrites:
+			a.kv = append(a.kv, kvOp{key: a.resultKey(s.ID, old), end: a.resultKey(s.ID, end)})
+		default:
+			for seq := old; seq < end; seq++ {
+				a.deleteKey(a.resultKey(s.ID, seq))
+			}
+		}
+		if s.keyedHigh < low {
+			s.keyedHigh = 0
+		}
 	}
+	a.putSession(s.ID, &s)
+	return &s
 }
 
 func (a *applier) onceOf(id int64) *onceState {
@@ -125,12 +146,16 @@ func (a *applier) onceOf(id int64) *onceState {
 }
 
 // recorded returns the encoded result recorded for the session's seq, or
-// nil.
-func (a *applier) recorded(id int64, seq uint64) []byte {
-	if st := a.once[id]; st != nil {
-		if seq < st.low {
-			return nil
-		}
+// nil. seq is at or above the session's watermark.
+func (a *applier) recorded(sess *sessionRecord, seq uint64) []byte {
+	if seq == sess.inlineSeq {
+		return sess.inline
+	}
+	if seq > sess.keyedHigh {
+		return nil // the usual case, a session's next write: no lookup
+	}
+	st := a.once[sess.ID]
+	if st != nil {
 		if v, ok := st.find(seq); ok {
 			return v
 		}
@@ -138,22 +163,7 @@ func (a *applier) recorded(id int64, seq uint64) []byte {
 			return nil
 		}
 	}
-	// Above every stored result (a session's next write): no lookup.
-	e := a.t.sessCache.entry(id)
-	if !e.maxKnown {
-		m, err := a.t.maxRecordedSeq(id)
-		if err != nil {
-			if a.err == nil {
-				a.err = err
-			}
-			return nil
-		}
-		e.maxSeq, e.maxKnown = m, true
-	}
-	if seq > e.maxSeq {
-		return nil
-	}
-	v, err := getBytes(a.t.db, resultKey(id, seq))
+	v, err := getBytes(a.t.db, resultKey(sess.ID, seq))
 	if err != nil {
 		if !errors.Is(err, pebble.ErrNotFound) && a.err == nil {
 			a.err = err

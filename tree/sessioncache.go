@@ -8,72 +8,48 @@ import (
 )
 
 // sessionCache keeps, for the apply loop, the committed record of recently
-// used sessions and an upper bound on the sequence numbers of the write
-// results each has stored, so that a write, which checks its session and
-// whether its Seq was already applied, costs no store lookups in the usual
-// case (a session's next write, above everything recorded). Like nodeCache
-// it is used only by the goroutine that calls Apply and Import, is updated
-// only after a run commits, and never influences results, only speed.
+// used sessions, so that a write, which checks its session and whether its
+// Seq was already applied, costs no store lookups in the usual case. Like
+// nodeCache it is used only by the goroutine that calls Apply and Import,
+// is updated only after a run commits, and never influences results, only
+// speed.
 type sessionCache struct {
-	m map[int64]*cachedSession
-}
-
-type cachedSession struct {
-	rec      *Session // nil: not open; valid only when recKnown
-	recKnown bool
-	// maxSeq bounds the Seqs of the results stored for the session: none
-	// is above it. Valid only when maxKnown.
-	maxSeq   uint64
-	maxKnown bool
+	m map[int64]*sessionRecord // nil: known not open
 }
 
 // sessionCacheMax bounds the sessions cached; past it, random ones go.
 const sessionCacheMax = 1 << 16
 
-func newSessionCache() *sessionCache { return &sessionCache{m: make(map[int64]*cachedSession)} }
+func newSessionCache() *sessionCache { return &sessionCache{m: make(map[int64]*sessionRecord)} }
 
-func (c *sessionCache) get(id int64) *cachedSession { return c.m[id] }
+// get returns id's record and whether the cache knows it.
+func (c *sessionCache) get(id int64) (*sessionRecord, bool) {
+	rec, ok := c.m[id]
+	return rec, ok
+}
 
-// entry returns id's entry, creating an empty one (nothing known) if
-// needed.
-func (c *sessionCache) entry(id int64) *cachedSession {
-	e := c.m[id]
-	if e == nil {
-		if len(c.m) >= sessionCacheMax {
-			k := len(c.m)/8 + 1
-			for old := range c.m {
-				if k == 0 {
-					break
-				}
-				delete(c.m, old)
-				k--
+// put caches id's record.
+func (c *sessionCache) put(id int64, rec *sessionRecord) {
+	if _, ok := c.m[id]; !ok && len(c.m) >= sessionCacheMax {
+		k := len(c.m)/8 + 1
+		for old := range c.m {
+			if k == 0 {
+				break
 			}
+			delete(c.m, old)
+			k--
 		}
-		e = &cachedSession{}
-		c.m[id] = e
 	}
-	return e
+	c.m[id] = rec
 }
 
 func (c *sessionCache) clear() { clear(c.m) }
 
-// committed folds what a committed run did to sessions into the cache.
+// committed folds the records a committed run read or wrote into the
+// cache.
 func (c *sessionCache) committed(a *applier) {
-	for id, s := range a.sessions {
-		e := c.entry(id)
-		e.rec, e.recKnown = s, true
-	}
-	for id, st := range a.once {
-		e := c.entry(id)
-		if st.cleared {
-			// The session ended in this run: nothing of it is stored.
-			e.maxSeq, e.maxKnown = 0, true
-		}
-		for _, r := range st.recorded {
-			if e.maxKnown {
-				e.maxSeq = max(e.maxSeq, r.seq)
-			}
-		}
+	for id, e := range a.sessions {
+		c.put(id, e.rec)
 	}
 }
 

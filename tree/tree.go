@@ -310,7 +310,7 @@ func (t *Tree) Session(id int64) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	return *s, nil
+	return s.Session, nil
 }
 
 // Sessions returns every open session, sorted by id. The leader's session
@@ -326,7 +326,7 @@ func (t *Tree) Sessions() ([]Session, error) {
 		if err != nil {
 			return err
 		}
-		out = append(out, *s)
+		out = append(out, s.Session)
 		return nil
 	})
 	return out, err
