@@ -269,6 +269,15 @@ func DecodeCommand(b []byte) (*Command, error) {
 	if len(b) > MaxCommandBytes {
 		return nil, corrupt(fmt.Errorf("%d bytes, more than MaxCommandBytes (%d)", len(b), MaxCommandBytes))
 	}
+	if c, ok := decodeFast(b); ok {
+		return c, nil
+	}
+	return decodeGeneral(b)
+}
+
+// decodeGeneral is DecodeCommand's path for every input decodeFast
+// declines: it checks b along the schema, then unmarshals it.
+func decodeGeneral(b []byte) (*Command, error) {
 	if err := checkFormat(b); err != nil {
 		return nil, corrupt(err)
 	}

@@ -653,3 +653,82 @@ func BenchmarkDecodeCommand(b *testing.B) {
 		}
 	}
 }
+
+// The fast path takes the commands client writes become, and declines the
+// rest.
+func TestDecodeFastCoverage(t *testing.T) {
+	withSeq := typicalCreate()
+	withSeq.Seq, withSeq.LowestUnacked, withSeq.Identities = 7, 5, []Identity{digestID, {SchemeSuper, ""}}
+	taken := map[string]*Command{
+		"create":      typicalCreate(),
+		"create, seq": withSeq,
+		"create, all": {Session: 1, Op: &Create{Path: "/a", Data: []byte{1}, ACL: allACL(), Mode: PersistentSequentialTTL, TTLMs: -5, Parents: true}},
+		"set":         {Session: 9, Seq: 1, LowestUnacked: 1, Op: &SetData{Path: "/k", Data: bytes.Repeat([]byte{7}, 1024), Version: -1}},
+		"set, empty":  {System: true, Op: &SetData{Path: "/k", Version: math.MinInt32}},
+		"delete":      {Op: &Delete{Path: "/d", Version: math.MaxInt32}},
+		"check":       {TimeMs: -1, Op: &Check{Path: "/c", Version: 3}},
+	}
+	for name, c := range taken {
+		b, err := EncodeCommand(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := decodeFast(b)
+		want, err := decodeGeneral(b)
+		if !ok || err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: fast path %v (%s), general %s, %v", name, ok, describeCommand(got), describeCommand(want), err)
+		}
+	}
+	declined := map[string]*Command{
+		"multi":         {Op: &Multi{Ops: []Op{mk("/a")}}},
+		"set acl":       {Op: &SetACL{Path: "/a", ACL: OpenACL()}},
+		"session":       {Op: &CreateSession{ID: 1, TimeoutMs: 10}},
+		"close session": {Op: &CloseSession{ID: 1}},
+		"reap":          {System: true, Op: &Reap{Path: "/a"}},
+	}
+	for name, c := range declined {
+		b, err := EncodeCommand(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := decodeFast(b); ok {
+			t.Errorf("%s: taken by the fast path", name)
+		}
+		if _, err := DecodeCommand(b); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// FuzzDecodeFast checks that the fast path accepts only what the general
+// path accepts, and decodes it the same.
+func FuzzDecodeFast(f *testing.F) {
+	for _, tc := range codecCases() {
+		b, err := EncodeCommand(tc.cmd)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if len(b) <= 4<<10 {
+			f.Add(b)
+		}
+	}
+	b, err := EncodeCommand(&Command{Session: 9, Seq: 3, LowestUnacked: 2, Identities: []Identity{digestID}, Op: &SetData{Path: "/k", Data: []byte("v"), Version: 4}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(append(b, b[len(b)-6:]...)) // a field twice
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := decodeFast(b)
+		if !ok {
+			return
+		}
+		general, err := decodeGeneral(b)
+		if err != nil {
+			t.Fatalf("fast path accepted what the general path refuses (%v):\n%s", err, describeCommand(fast))
+		}
+		if !reflect.DeepEqual(fast, general) {
+			t.Fatalf("paths disagree:\n fast    %s\n general %s", describeCommand(fast), describeCommand(general))
+		}
+	})
+}
