@@ -38,10 +38,14 @@ func (t *Tree) Apply(entries []Entry) ([]Result, error) {
 		next++
 		results[i] = a.apply(e)
 		if a.err != nil {
+			a.closeIter()
 			return nil, fmt.Errorf("apply index %d: %w", e.Index, a.err)
 		}
 	}
 	last := entries[len(entries)-1].Index
+	if err := a.closeIter(); err != nil {
+		return nil, fmt.Errorf("apply up to index %d: %w", last, err)
+	}
 	if err := a.commit(last); err != nil {
 		return nil, fmt.Errorf("apply up to index %d: %w", last, err)
 	}
@@ -102,6 +106,7 @@ type applier struct {
 	// this run, so a retry within the same run finds them.
 	once map[int64]*onceState
 	kv   []kvOp
+	iter *pebble.Iterator // see readNode; nil until needed
 	// arena holds the keys and values of kv built in this run, so a run
 	// allocates a few growing buffers instead of two slices per write.
 	// A slice handed out (arenaSince) is never written again, even after
@@ -128,7 +133,7 @@ func (a *applier) get(p string) *node {
 		a.nodes[p] = nodeEntry{n: n}
 		return n
 	}
-	n, err := a.t.readNode(a.t.db, p)
+	n, err := a.readNode(p)
 	if err != nil {
 		if a.err == nil {
 			a.err = err
@@ -137,6 +142,45 @@ func (a *applier) get(p string) *node {
 	}
 	a.nodes[p] = nodeEntry{n: n}
 	return n
+}
+
+// readNode reads the node at p from the store, or nil, through one
+// iterator per run: a Get sets up an iterator of its own each time, which
+// is most of its cost, and a create always reads its new path, a miss.
+// The iterator sees the store as the run began, as every read of the run
+// must: the run's own writes are in the overlay.
+func (a *applier) readNode(p string) (*node, error) {
+	if a.iter == nil {
+		it, err := a.t.db.NewIter(nil)
+		if err != nil {
+			return nil, err
+		}
+		a.iter = it
+	}
+	var kb [128]byte
+	key := nodeKey(kb[:0], p)
+	if !a.iter.SeekPrefixGE(key) || !bytes.Equal(a.iter.Key(), key) {
+		return nil, a.iter.Error()
+	}
+	v, err := a.iter.ValueAndErr()
+	if err != nil {
+		return nil, err
+	}
+	n, err := decodeNode(v, a.t.openACL)
+	if err != nil {
+		return nil, fmt.Errorf("node %q: %w", p, err)
+	}
+	return n, nil
+}
+
+// closeIter closes the run's iterator, if it opened one.
+func (a *applier) closeIter() error {
+	if a.iter == nil {
+		return nil
+	}
+	err := a.iter.Close()
+	a.iter = nil
+	return err
 }
 
 // put sets (or, with n nil, deletes) the node at p, recording undo.
