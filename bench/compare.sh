@@ -14,12 +14,18 @@
 # Usage:
 #   bench/compare.sh [--members 1,3] [--workloads create,set,get,mixed,watch,lock]
 #                    [--clients 64] [--watchers W] [--duration 10s] [--warmup 2s]
+#                    [--rate R]
 #                    [--systems arbor,zookeeper,etcd] [--no-serializable]
 #                    [--footprint] [--footprint-members 1] [--fill 1000000]
 #                    [--out DIR] [--write FILE]
 #
 #   bench/compare.sh --members 1 --workloads set --clients 4 --duration 2s
 #   bench/compare.sh --footprint --workloads none --fill 20000
+#
+# --rate R runs every workload on a fixed schedule of R operations per
+# second in total instead of a closed loop, latency counted from each
+# operation's scheduled time: the same R for every system compares their
+# latencies at equal load.
 #
 # --footprint fills each system (as each of --footprint-members) with --fill
 # nodes of 100 bytes (the create workload, 64 clients, kept) and records the
@@ -57,6 +63,7 @@ clients=64
 watchers=
 duration=10s
 warmup=2s
+rate=
 serializable=1
 footprint=
 footprint_members=1
@@ -76,6 +83,7 @@ while (($#)); do
 	--watchers) need_value "$@"; watchers=$2; shift 2 ;;
 	--duration) need_value "$@"; duration=$2; shift 2 ;;
 	--warmup) need_value "$@"; warmup=$2; shift 2 ;;
+	--rate) need_value "$@"; rate=$2; shift 2 ;;
 	--no-serializable) serializable=; shift ;;
 	--footprint) footprint=1; shift ;;
 	--footprint-members) need_value "$@"; footprint_members=$2; shift 2 ;;
@@ -127,6 +135,7 @@ in_range "$fill" 1 "$max_fill" || die "--fill $fill: want a whole number from 1 
 # Durations as Go writes them; the tools check the bounds (≤ 10 minutes).
 [[ $duration =~ ^([0-9]+(\.[0-9]+)?(ms|s|m))+$ ]] || die "--duration $duration: want a Go duration such as 10s or 1m30s"
 [[ $warmup =~ ^([0-9]+(\.[0-9]+)?(ms|s|m))+$ || $warmup == 0 ]] || die "--warmup $warmup: want a Go duration such as 2s, or 0"
+[[ -z $rate ]] || in_range "$rate" 1 10000000 || die "--rate $rate: want a whole number of operations per second from 1 to 10000000"
 ((${#workloads[@]} > 0)) || [[ -n $footprint ]] || die "nothing to do: --workloads none without --footprint"
 if [[ -n $write && -e $write && ! -f $write ]]; then
 	die "--write $write: not a regular file"
@@ -418,6 +427,7 @@ bench_run() {
 	shift 2
 	size=$(value_size "$w")
 	local common=(--clients "$clients" --duration "$duration" --warmup "$warmup")
+	[[ -n $rate ]] && common+=(--rate "$rate")
 	[[ -n $size ]] && common+=(--value-size "$size")
 	[[ $w == watch && -n $watchers ]] && common+=(--watchers "$watchers")
 	log="$logs/run$run_id-$label-$w.log"

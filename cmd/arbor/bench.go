@@ -77,6 +77,7 @@ func benchCommand(e *env) *cli.Command {
 			&cli.IntFlag{Name: "value-size", Usage: "bytes `B` of data each node gets, at most " + strconv.Itoa(maxBenchValueBytes), DefaultText: "100 for create, 1024 otherwise"},
 			&cli.IntFlag{Name: "watchers", Usage: "`W` watching sessions, for the watch workload (1 to " + strconv.Itoa(maxBenchWatchers) + ")", DefaultText: "--clients"},
 			&cli.Int64Flag{Name: "max-ops", Usage: "end the measurement after `N` ops (0: only --duration ends it)"},
+			&cli.Float64Flag{Name: "rate", Usage: "start `R` ops per second in total on a fixed schedule, latency counted from each op's scheduled time (0: a closed loop, as fast as the clients go)"},
 			&cli.StringFlag{Name: "root", Usage: "the node `PATH` under which the run works", Value: "/arbor-bench"},
 			&cli.BoolFlag{Name: "keep", Usage: "leave what the run created"},
 		},
@@ -90,6 +91,7 @@ type benchSpec struct {
 	clients, watchers int
 	warmup, duration  time.Duration
 	maxOps            int64
+	rate              float64
 	valueSize         int
 	root              string
 	keep              bool
@@ -107,6 +109,7 @@ func benchSpecFrom(c *cli.Context) (benchSpec, error) {
 		warmup:         c.Duration("warmup"),
 		duration:       c.Duration("duration"),
 		maxOps:         c.Int64("max-ops"),
+		rate:           c.Float64("rate"),
 		root:           c.String("root"),
 		keep:           c.Bool("keep"),
 		timeout:        c.Duration("timeout"),
@@ -128,6 +131,8 @@ func benchSpecFrom(c *cli.Context) (benchSpec, error) {
 		return s, usagef("bench: --warmup %v: want 0 to %v", s.warmup, maxBenchDuration)
 	case s.maxOps < 0:
 		return s, usagef("bench: --max-ops %d: want 0 (no bound) or more", s.maxOps)
+	case !(s.rate >= 0 && s.rate <= loadgen.MaxRate):
+		return s, usagef("bench: --rate %v: want 0 (a closed loop) to %d ops per second", s.rate, loadgen.MaxRate)
 	}
 
 	s.valueSize = 1024
@@ -262,6 +267,7 @@ func runBench(ctx context.Context, s benchSpec, progress io.Writer) (res *loadge
 		Warmup:   s.warmup,
 		Duration: s.duration,
 		MaxOps:   s.maxOps,
+		Rate:     s.rate,
 		Progress: func(p loadgen.Progress) { fmt.Fprintln(progress, loadgen.ProgressLine(p)) },
 	}
 	if s.workload == "watch" {

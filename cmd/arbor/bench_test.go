@@ -52,8 +52,12 @@ func checkSane(t *testing.T, j loadgen.Report, raw map[string]any) {
 			t.Errorf("%s: no field %q in %v", j.Workload, f, raw)
 		}
 	}
-	if len(raw) != len(benchFields) {
-		t.Errorf("%s: fields %v, want exactly %v", j.Workload, raw, benchFields)
+	want := len(benchFields)
+	if _, ok := raw["target_rate"]; ok { // only in a fixed-rate run's result
+		want++
+	}
+	if len(raw) != want {
+		t.Errorf("%s: fields %v, want exactly %v (and target_rate in a fixed-rate run)", j.Workload, raw, benchFields)
 	}
 	if j.System != "arbor" || j.Ops <= 0 || j.Seconds <= 0 || j.OpsPerSec <= 0 || j.Errors != 0 || j.FirstError != "" {
 		t.Errorf("%s: %+v", j.Workload, j)
@@ -140,6 +144,15 @@ func TestBenchCreateKeep(t *testing.T) {
 		}
 	}
 
+	// A fixed-rate run starts no more ops than its schedule had due, and
+	// says so in its report.
+	j, raw = benchRunJSON(t, addr, "--workload", "get", "--clients", strconv.Itoa(clients), "--warmup", "0s",
+		"--duration", "500ms", "--rate", "100", "--root", "/kept")
+	checkSane(t, j, raw)
+	if j.TargetRate != 100 || j.Ops < 1 || j.Ops > int64(100*j.Seconds)+clients+1 {
+		t.Fatalf("--rate 100 for %.3f s: %d ops, target_rate %v", j.Seconds, j.Ops, j.TargetRate)
+	}
+
 	// Without --keep the run removes its own nodes only.
 	j, raw = benchRunJSON(t, addr, "--workload", "create", "--clients", strconv.Itoa(clients), "--warmup", "0s",
 		"--duration", "20s", "--max-ops", "30", "--root", "/kept")
@@ -213,6 +226,8 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "-w", "get", "--duration", "11m"}, "arbor: bench: --duration 11m0s: want more than 0 and at most 10m0s"},
 		{[]string{"bench", "-w", "get", "--warmup", "-1s"}, "arbor: bench: --warmup -1s: want 0 to 10m0s"},
 		{[]string{"bench", "-w", "get", "--max-ops", "-1"}, "arbor: bench: --max-ops -1: want 0 (no bound) or more"},
+		{[]string{"bench", "-w", "get", "--rate", "-1"}, "arbor: bench: --rate -1: want 0 (a closed loop) to 10000000 ops per second"},
+		{[]string{"bench", "-w", "get", "--rate", "NaN"}, "arbor: bench: --rate NaN: want 0 (a closed loop) to 10000000 ops per second"},
 		{[]string{"bench", "-w", "set", "--value-size", "1048577"}, "arbor: bench: --value-size 1048577: want 0 to 1048576 bytes"},
 		{[]string{"bench", "-w", "set", "--value-size", "-1"}, "arbor: bench: --value-size -1: want 0 to 1048576 bytes"},
 		{[]string{"bench", "-w", "lock", "--value-size", "10"}, "arbor: bench: --value-size: the lock workload writes no data"},

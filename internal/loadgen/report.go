@@ -13,13 +13,14 @@ import (
 // or one line of text (Text). The comparison script reads either tool's
 // output, so the two must never drift apart: both build it here.
 type Report struct {
-	System     string  `json:"system"`     // arbor, zookeeper or etcd
-	Workload   string  `json:"workload"`   // create, set, get, mixed, watch or lock
-	Clients    int     `json:"clients"`    // load clients (the watch workload's one writer)
-	ValueSize  int     `json:"value_size"` // bytes per value written or read; 0 for lock
-	Watchers   int     `json:"watchers"`   // the watch workload's watchers, else 0
-	Seconds    float64 `json:"seconds"`    // the measured part's length
-	Ops        int64   `json:"ops"`        // successful operations measured
+	System     string  `json:"system"`                // arbor, zookeeper or etcd
+	Workload   string  `json:"workload"`              // create, set, get, mixed, watch or lock
+	Clients    int     `json:"clients"`               // load clients (the watch workload's one writer)
+	TargetRate float64 `json:"target_rate,omitempty"` // the fixed schedule's ops/s (Config.Rate); absent for a closed loop
+	ValueSize  int     `json:"value_size"`            // bytes per value written or read; 0 for lock
+	Watchers   int     `json:"watchers"`              // the watch workload's watchers, else 0
+	Seconds    float64 `json:"seconds"`               // the measured part's length
+	Ops        int64   `json:"ops"`                   // successful operations measured
 	OpsPerSec  float64 `json:"ops_per_sec"`
 	P50Ms      float64 `json:"p50_ms"`
 	P99Ms      float64 `json:"p99_ms"`
@@ -32,19 +33,20 @@ type Report struct {
 // NewReport sums up res, a run of workload against system.
 func NewReport(system, workload string, valueSize, watchers int, res *Result) Report {
 	r := Report{
-		System:    system,
-		Workload:  workload,
-		Clients:   res.Clients,
-		ValueSize: valueSize,
-		Watchers:  watchers,
-		Seconds:   round(res.Elapsed.Seconds(), 3),
-		Ops:       res.Ops,
-		OpsPerSec: round(res.Rate(), 1),
-		P50Ms:     millis(res.Latencies.Quantile(0.50)),
-		P99Ms:     millis(res.Latencies.Quantile(0.99)),
-		P999Ms:    millis(res.Latencies.Quantile(0.999)),
-		MaxMs:     millis(res.Latencies.Max()),
-		Errors:    res.Errors,
+		System:     system,
+		Workload:   workload,
+		Clients:    res.Clients,
+		TargetRate: res.TargetRate,
+		ValueSize:  valueSize,
+		Watchers:   watchers,
+		Seconds:    round(res.Elapsed.Seconds(), 3),
+		Ops:        res.Ops,
+		OpsPerSec:  round(res.Rate(), 1),
+		P50Ms:      millis(res.Latencies.Quantile(0.50)),
+		P99Ms:      millis(res.Latencies.Quantile(0.99)),
+		P999Ms:     millis(res.Latencies.Quantile(0.999)),
+		MaxMs:      millis(res.Latencies.Max()),
+		Errors:     res.Errors,
 	}
 	if res.FirstErr != nil {
 		r.FirstError = strings.ReplaceAll(strings.TrimSpace(res.FirstErr.Error()), "\n", "; ")
@@ -59,6 +61,9 @@ func (r Report) Text() string {
 	who := plural(int64(r.Clients), "client")
 	if r.Watchers > 0 {
 		who += ", " + plural(int64(r.Watchers), "watcher")
+	}
+	if r.TargetRate > 0 {
+		who += ", scheduled at " + Thousands(int64(math.Round(r.TargetRate))) + " ops/s"
 	}
 	return fmt.Sprintf("%s: %s, %.1f s: %s ops/s, p50 %s ms, p99 %s ms, p99.9 %s ms, max %s ms, %s",
 		r.Workload, who, r.Seconds, Thousands(int64(math.Round(r.OpsPerSec))),

@@ -41,6 +41,10 @@ func TestReport(t *testing.T) {
 	if got := w.Text(); !strings.HasPrefix(got, "watch: 1 client, 1,000 watchers, 1.0 s: 0 ops/s") {
 		t.Errorf("Text() = %q", got)
 	}
+	fixed := NewReport("arbor", "get", 1024, 0, &Result{Clients: 8, TargetRate: 20000, Elapsed: time.Second})
+	if got := fixed.Text(); !strings.HasPrefix(got, "get: 8 clients, scheduled at 20,000 ops/s, 1.0 s: ") || fixed.TargetRate != 20000 {
+		t.Errorf("fixed-rate Text() = %q, TargetRate %v", got, fixed.TargetRate)
+	}
 	if got := ProgressLine(Progress{Elapsed: 3 * time.Second, Ops: 63102, Rate: 21034.4}); got != "  3s  21,034 ops/s  (63,102 ops, 0 errors)" {
 		t.Errorf("ProgressLine = %q", got)
 	}

@@ -37,6 +37,15 @@ type Config struct {
 	// MaxOps ends the measured part early once this many operations have
 	// completed in it; 0 means no bound but Duration.
 	MaxOps int64
+	// Rate, if positive, starts operations on a fixed schedule of Rate
+	// per second in total instead of as fast as the clients can: the
+	// clients take the schedule's slots in turn, each waiting for its
+	// slot's time. An operation's latency then counts from its slot's
+	// time, not from when a client got to it, so that a system that falls
+	// behind the schedule is charged for the wait (no coordinated
+	// omission). Comparing systems at the same Rate compares their
+	// latencies at equal load.
+	Rate float64
 	// Interval is how often Progress is called; 0 means every second.
 	Interval time.Duration
 	// Progress, if not nil, is called from one goroutine every Interval
@@ -55,12 +64,13 @@ type Progress struct {
 // Result is what a run measured. Latencies count successful operations
 // only.
 type Result struct {
-	Clients   int
-	Elapsed   time.Duration // the measured part's length
-	Ops       int64         // successful operations in the measured part
-	Errors    int64         // failed operations in the measured part
-	FirstErr  error         // the first failure, if any
-	Latencies Histogram
+	Clients    int
+	TargetRate float64       // Config.Rate: 0 for a closed loop
+	Elapsed    time.Duration // the measured part's length
+	Ops        int64         // successful operations in the measured part
+	Errors     int64         // failed operations in the measured part
+	FirstErr   error         // the first failure, if any
+	Latencies  Histogram
 }
 
 // Rate returns successful operations per second.
@@ -70,6 +80,9 @@ func (r *Result) Rate() float64 {
 	}
 	return float64(r.Ops) / r.Elapsed.Seconds()
 }
+
+// MaxRate is the highest Config.Rate: far above what one machine serves.
+const MaxRate = 10_000_000
 
 // errorPause is how long a client waits after a failed operation, so that
 // a run against a member that refuses everything does not spin.
@@ -91,6 +104,8 @@ func Run(ctx context.Context, cfg Config, op Op) (*Result, error) {
 		return nil, fmt.Errorf("loadgen: warm-up %v: must not be negative", cfg.Warmup)
 	case cfg.MaxOps < 0:
 		return nil, fmt.Errorf("loadgen: max ops %d: must not be negative", cfg.MaxOps)
+	case !(cfg.Rate >= 0 && cfg.Rate <= MaxRate):
+		return nil, fmt.Errorf("loadgen: rate %v: want operations per second up to %v, or 0 for none", cfg.Rate, MaxRate)
 	}
 	interval := cfg.Interval
 	if interval <= 0 {
@@ -106,6 +121,7 @@ func Run(ctx context.Context, cfg Config, op Op) (*Result, error) {
 		firstErr  atomic.Pointer[error]
 	)
 	hists := make([]*Histogram, cfg.Clients)
+	sched := newSchedule(cfg.Rate, time.Now())
 	var wg sync.WaitGroup
 	for c := range cfg.Clients {
 		h := new(Histogram)
@@ -114,7 +130,12 @@ func Run(ctx context.Context, cfg Config, op Op) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			for runCtx.Err() == nil {
+				lag, ok := sched.wait(runCtx)
+				if !ok {
+					return
+				}
 				lat, err := op(runCtx, c)
+				lat += lag
 				if runCtx.Err() != nil {
 					// Cut short by the end of the run: neither a
 					// success nor a failure of the system measured.
@@ -180,7 +201,7 @@ func Run(ctx context.Context, cfg Config, op Op) (*Result, error) {
 	stop()
 	wg.Wait()
 
-	res := &Result{Clients: cfg.Clients, Ops: ops.Load(), Errors: errs.Load()}
+	res := &Result{Clients: cfg.Clients, TargetRate: cfg.Rate, Ops: ops.Load(), Errors: errs.Load()}
 	if !start.IsZero() {
 		res.Elapsed = ended.Sub(start)
 	}
@@ -213,4 +234,36 @@ func pause(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// schedule hands out the slots of a fixed-rate run: slot k is due at
+// start + k/rate. A nil schedule (no rate) has every slot due at once.
+type schedule struct {
+	start time.Time
+	every float64 // seconds between slots
+	next  atomic.Int64
+}
+
+func newSchedule(rate float64, start time.Time) *schedule {
+	if rate <= 0 {
+		return nil
+	}
+	return &schedule{start: start, every: 1 / rate}
+}
+
+// wait takes the next slot, waits for its time, and returns how late the
+// caller is for it (0 if on time). It reports false if ctx ended first.
+func (s *schedule) wait(ctx context.Context) (time.Duration, bool) {
+	if s == nil {
+		return 0, ctx.Err() == nil
+	}
+	k := s.next.Add(1) - 1
+	due := s.start.Add(time.Duration(float64(k) * s.every * float64(time.Second)))
+	if d := time.Until(due); d > 0 {
+		if !pause(ctx, d) {
+			return 0, false
+		}
+		return 0, true
+	}
+	return time.Since(due), ctx.Err() == nil
 }

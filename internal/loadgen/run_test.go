@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -140,6 +141,58 @@ func TestRunBadConfig(t *testing.T) {
 	} {
 		if _, err := Run(context.Background(), cfg, op); err == nil {
 			t.Errorf("Run(%+v) succeeded, want an error", cfg)
+		}
+	}
+}
+
+func TestRunRateBoundsTheStarts(t *testing.T) {
+	var calls atomic.Int64
+	op := func(ctx context.Context, c int) (time.Duration, error) {
+		calls.Add(1)
+		return time.Microsecond, nil
+	}
+	begin := time.Now()
+	res, err := Run(context.Background(), Config{Clients: 8, Duration: 400 * time.Millisecond, Rate: 100}, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Slot k is due at k/100 s: no more can have started than were due
+	// by the end, however fast the op.
+	due := int64(time.Since(begin).Seconds()*100) + 1
+	if n := calls.Load(); n > due {
+		t.Errorf("%d ops started in %v at 100/s: at most %d were due", n, time.Since(begin), due)
+	}
+	if res.Ops == 0 {
+		t.Error("no op measured")
+	}
+}
+
+func TestRunRateChargesTheWait(t *testing.T) {
+	// One client whose op takes 20 ms cannot keep a schedule of 1,000/s:
+	// each op waits longer for its turn, and its latency must say so.
+	op := Timed(func(ctx context.Context, c int) error {
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	res, err := Run(context.Background(), Config{Clients: 1, Duration: 300 * time.Millisecond, Rate: 1000}, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops < 2 {
+		t.Fatalf("%d ops measured", res.Ops)
+	}
+	// The last op measured was due at most ~15 ms into the run but started
+	// ~20 ms per earlier op later.
+	if max := res.Latencies.Max(); max < 100*time.Millisecond {
+		t.Errorf("max latency %v: the wait behind the schedule was not counted", max)
+	}
+}
+
+func TestRunRateRefused(t *testing.T) {
+	op := Timed(func(context.Context, int) error { return nil })
+	for _, r := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if _, err := Run(context.Background(), Config{Clients: 1, Duration: time.Millisecond, Rate: r}, op); err == nil {
+			t.Errorf("rate %v accepted", r)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/arbor-coord/arbor/internal/loadgen"
 )
 
 // Limits that keep a run bounded whatever the flags say.
@@ -43,6 +45,7 @@ type config struct {
 	warmup       time.Duration
 	valueBytes   int // 0 for lock, which writes no value
 	maxOps       int64
+	rate         float64
 	root         string
 	keep         bool
 	serializable bool // etcd get and mixed only
@@ -63,6 +66,7 @@ func parseFlags(args []string, usageOut io.Writer) (config, error) {
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured run time before the measurement")
 	valueSize := fs.Int("value-size", 0, "bytes per value (default 100 for create and watch, 1024 for set, get and mixed)")
 	maxOps := fs.Int64("max-ops", 0, "end the measurement after this many operations (0: only -duration bounds it)")
+	rate := fs.Float64("rate", 0, "start this many operations per second in total on a fixed schedule, latency counted from each one's scheduled time (0: a closed loop)")
 	root := fs.String("root", "/arbor-bench", "the benchmark's own node (ZooKeeper) or key prefix (etcd); removed at the end")
 	keep := fs.Bool("keep", false, "leave what the run created under -root")
 	serializable := fs.Bool("serializable", false, "etcd get and mixed: serializable gets instead of linearizable ones")
@@ -85,6 +89,7 @@ func parseFlags(args []string, usageOut io.Writer) (config, error) {
 		warmup:       *warmup,
 		valueBytes:   *valueSize,
 		maxOps:       *maxOps,
+		rate:         *rate,
 		root:         *root,
 		keep:         *keep,
 		serializable: *serializable,
@@ -119,6 +124,8 @@ func parseFlags(args []string, usageOut io.Writer) (config, error) {
 		return config{}, fmt.Errorf("-warmup %v: must be in [0, %v]", cfg.warmup, maxDuration)
 	case cfg.maxOps < 0:
 		return config{}, fmt.Errorf("-max-ops %d: must not be negative (0 means no bound)", cfg.maxOps)
+	case !(cfg.rate >= 0 && cfg.rate <= loadgen.MaxRate):
+		return config{}, fmt.Errorf("-rate %v: must be in [0, %d] operations per second (0: a closed loop)", cfg.rate, loadgen.MaxRate)
 	}
 	if err := checkRoot(cfg.root); err != nil {
 		return config{}, err

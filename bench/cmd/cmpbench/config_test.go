@@ -69,6 +69,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-system", "etcd", "-duration", "11m"}, "-duration 11m0s: must be in (0, 10m0s]"},
 		{[]string{"-system", "etcd", "-warmup", "-1s"}, "-warmup -1s: must be in [0, 10m0s]"},
 		{[]string{"-system", "etcd", "-max-ops", "-5"}, "-max-ops -5: must not be negative"},
+		{[]string{"-system", "etcd", "-rate", "-5"}, "-rate -5: must be in [0, 10000000] operations per second"},
 		{[]string{"-system", "etcd", "-value-size", "-1"}, "-value-size -1: must be in [0, 524288]"},
 		{[]string{"-system", "etcd", "-value-size", "600000"}, "-value-size 600000: must be in [0, 524288]"},
 		{[]string{"-system", "etcd", "-workload", "lock", "-value-size", "10"}, "-value-size does not apply to the lock workload"},

@@ -147,6 +147,7 @@ func run(ctx context.Context, cfg config, progress func(loadgen.Progress)) (*loa
 		Warmup:   cfg.warmup,
 		Duration: cfg.duration,
 		MaxOps:   cfg.maxOps,
+		Rate:     cfg.rate,
 		Progress: progress,
 	}, d.op)
 	var rep *loadgen.Report

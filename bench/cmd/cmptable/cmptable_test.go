@@ -243,3 +243,24 @@ func TestFiles(t *testing.T) {
 		t.Errorf("row from two files\n got %q\nwant %q", got, want)
 	}
 }
+
+// Runs on a fixed schedule form rows of their own, labelled with the rate,
+// apart from closed-loop runs of the same workload and clients.
+func TestFixedRateRows(t *testing.T) {
+	in := `
+{"members":3,"system":"arbor","workload":"get","clients":64,"value_size":1024,"seconds":10,"ops":800000,"ops_per_sec":80000,"p50_ms":0.7,"p99_ms":4,"p999_ms":9,"max_ms":20}
+{"members":3,"system":"arbor","workload":"get","clients":64,"target_rate":20000,"value_size":1024,"seconds":10,"ops":200000,"ops_per_sec":19990,"p50_ms":0.3,"p99_ms":1,"p999_ms":2,"max_ms":5}
+{"members":3,"system":"zookeeper","workload":"get","clients":64,"target_rate":20000,"value_size":1024,"seconds":10,"ops":200000,"ops_per_sec":19980,"p50_ms":0.5,"p99_ms":2,"p999_ms":4,"max_ms":9}
+`
+	out := renderString(t, in)
+	if !strings.Contains(out, "| get, 1 KiB | 3 | 64 | arbor | 80,000 |") {
+		t.Errorf("closed-loop row missing:\n%s", out)
+	}
+	if !strings.Contains(out, "| get, 1 KiB | 3 | 64, at 20,000/s | arbor | 19,990 |") {
+		t.Errorf("fixed-rate row missing:\n%s", out)
+	}
+	// The fixed-rate ZooKeeper run compares with the fixed-rate arbor run: p99 1 / 2.
+	if !strings.Contains(out, "|  |  |  | ZooKeeper | 19,980 | 0.500 | 2.00 | 1.00× | 0.50× |") {
+		t.Errorf("ZooKeeper's fixed-rate row should compare with arbor's:\n%s", out)
+	}
+}

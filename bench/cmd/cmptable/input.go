@@ -19,6 +19,7 @@ type result struct {
 	Workload   string  `json:"workload"`
 	Members    int     `json:"members"`
 	Clients    int     `json:"clients"`
+	TargetRate float64 `json:"target_rate"` // a fixed schedule's ops/s; 0 for a closed loop
 	ValueSize  int     `json:"value_size"`
 	Watchers   int     `json:"watchers"`
 	Seconds    float64 `json:"seconds"`

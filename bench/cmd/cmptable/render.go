@@ -26,12 +26,13 @@ type rowKey struct {
 	workload  string
 	members   int
 	clients   int
+	rate      float64 // a fixed schedule's ops/s; 0 for a closed loop
 	valueSize int
 	watchers  int
 }
 
 func keyOf(r result) rowKey {
-	k := rowKey{workload: r.Workload, members: r.Members, clients: r.Clients, valueSize: r.ValueSize, watchers: r.Watchers}
+	k := rowKey{workload: r.Workload, members: r.Members, clients: r.Clients, rate: r.TargetRate, valueSize: r.ValueSize, watchers: r.Watchers}
 	if r.Workload == "lock" {
 		// A lock holds no data; a tool may report its default size anyway.
 		k.valueSize = 0
@@ -119,6 +120,7 @@ func buildRows(results []result) []*row {
 			cmp.Compare(a.key.workload, b.key.workload),
 			cmp.Compare(a.key.members, b.key.members),
 			cmp.Compare(a.key.clients, b.key.clients),
+			cmp.Compare(a.key.rate, b.key.rate),
 			cmp.Compare(a.key.valueSize, b.key.valueSize),
 			cmp.Compare(a.key.watchers, b.key.watchers),
 		)
@@ -190,7 +192,7 @@ func renderLoad(w io.Writer, results []result) {
 			}
 			cells := []string{"", "", ""}
 			if first {
-				cells = []string{workloadLabel(rw.key), strconv.Itoa(rw.key.members), strconv.Itoa(rw.key.clients)}
+				cells = []string{workloadLabel(rw.key), strconv.Itoa(rw.key.members), clientsLabel(rw.key)}
 				first = false
 			}
 			cells = append(cells, displayName(s))
@@ -220,6 +222,13 @@ func renderLoad(w io.Writer, results []result) {
 		"p50 and p99 are in milliseconds (watch: from the write's acknowledgement to the last watcher's event). "+
 		"The ratios divide arbor's figure by the figure on their row: above 1 favours arbor for ops/s, below 1 favours arbor for p99 (lower is better). "+
 		"Where a system ran a row several times, its median run by ops/s is shown.")
+	if slices.ContainsFunc(results, func(r result) bool { return r.TargetRate > 0 }) {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Clients \"N, at R/s\": the N clients started R operations per second in total on a fixed schedule, "+
+			"the same for every system in the row, and each operation's latency counts from its scheduled time: "+
+			"a system that falls behind the schedule shows fewer ops/s and pays for the wait in its latency. "+
+			"These rows compare latency at equal load.")
+	}
 	if len(problems) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Errors:")
@@ -410,6 +419,15 @@ func otherSystems(systems []string) []string {
 		}
 	}
 	return out
+}
+
+// clientsLabel is a row's clients cell: the count, and the schedule's
+// rate for a fixed-rate run.
+func clientsLabel(k rowKey) string {
+	if k.rate > 0 {
+		return fmt.Sprintf("%d, at %s/s", k.clients, formatRate(k.rate))
+	}
+	return strconv.Itoa(k.clients)
 }
 
 func displayName(system string) string {
