@@ -344,7 +344,7 @@ func checkFormat(b []byte) error {
 // re-encoding it yields at most len(b) bytes.
 func scanCommand(b []byte) error {
 	aclEntries := 0
-	return protoscan.Scan(b, (*treepb.Command)(nil).ProtoReflect().Descriptor(), protoscan.Options{
+	return commandSchema.Scan(b, protoscan.Options{
 		Element: func(fd protoreflect.FieldDescriptor, n int) error {
 			if limit, name := listLimit(fd); n > limit {
 				return fmt.Errorf("more than %s (%d) entries", name, limit)
@@ -359,6 +359,10 @@ func scanCommand(b []byte) error {
 		},
 	})
 }
+
+// commandSchema is the Command type's layout for the scanner, compiled
+// once; it is never modified.
+var commandSchema = protoscan.Compile((*treepb.Command)(nil).ProtoReflect().Descriptor())
 
 // listLimit returns the most entries a repeated field may hold and the name
 // of that limit. A repeated field without a limit may not occur at all.

@@ -45,13 +45,87 @@ type Options struct {
 // Scan checks b, the encoding of a message of type md, as the package
 // documentation describes, and returns the first violation found. The
 // error says where, as a path of field names from md ("multi: ops[3]:
-// create: unknown field 9 in Create").
+// create: unknown field 9 in Create"). It compiles md each time: a caller
+// that scans many inputs of one type compiles it once and uses
+// Schema.Scan.
 func Scan(b []byte, md protoreflect.MessageDescriptor, opts Options) error {
-	s := scanner{opts: opts, budget: opts.MaxElements, maxDepth: opts.MaxDepth}
-	if s.maxDepth == 0 {
-		s.maxDepth = DefaultMaxDepth
+	return Compile(md).Scan(b, opts)
+}
+
+// Schema is a message type laid out for scanning: its fields in a table by
+// number, with what Scan checks of each, so that a scan makes no
+// descriptor calls on its hot path. It is immutable once compiled and safe
+// for concurrent use.
+type Schema struct {
+	md     protoreflect.MessageDescriptor
+	dense  []*field                    // by field number, below denseNumbers
+	sparse map[protowire.Number]*field // numbers from denseNumbers on
+}
+
+// field is what Scan needs to know of one field.
+type field struct {
+	fd    protoreflect.FieldDescriptor
+	idx   int
+	kind  protoreflect.Kind
+	want  protowire.Type // unpacked; -1 for a kind Scan does not support
+	list  bool
+	oneof protoreflect.OneofDescriptor // nil if none
+	msg   *Schema                      // for a message field
+}
+
+// denseNumbers bounds the field numbers kept in a Schema's table; larger
+// ones (rare) go in a map.
+const denseNumbers = 256
+
+// Compile lays out md, and every message type reachable from it, for
+// Schema.Scan.
+func Compile(md protoreflect.MessageDescriptor) *Schema {
+	return compile(md, map[protoreflect.FullName]*Schema{})
+}
+
+func compile(md protoreflect.MessageDescriptor, done map[protoreflect.FullName]*Schema) *Schema {
+	if s := done[md.FullName()]; s != nil {
+		return s
 	}
-	return s.message(b, md, 0)
+	s := &Schema{md: md}
+	done[md.FullName()] = s
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		f := &field{fd: fd, idx: fd.Index(), kind: fd.Kind(), want: wireType(fd.Kind()), list: fd.IsList(), oneof: fd.ContainingOneof()}
+		if fd.Message() != nil {
+			f.msg = compile(fd.Message(), done)
+		}
+		if num := fd.Number(); num < denseNumbers {
+			if int(num) >= len(s.dense) {
+				s.dense = append(s.dense, make([]*field, int(num)+1-len(s.dense))...)
+			}
+			s.dense[num] = f
+		} else {
+			if s.sparse == nil {
+				s.sparse = make(map[protowire.Number]*field)
+			}
+			s.sparse[num] = f
+		}
+	}
+	return s
+}
+
+// field returns the field numbered num, or nil.
+func (s *Schema) field(num protowire.Number) *field {
+	if num >= 0 && int(num) < len(s.dense) {
+		return s.dense[num]
+	}
+	return s.sparse[num]
+}
+
+// Scan is the package's Scan of b as an encoding of s's message type.
+func (s *Schema) Scan(b []byte, opts Options) error {
+	sc := scanner{opts: opts, budget: opts.MaxElements, maxDepth: opts.MaxDepth}
+	if sc.maxDepth == 0 {
+		sc.maxDepth = DefaultMaxDepth
+	}
+	return sc.message(b, s, 0)
 }
 
 type scanner struct {
@@ -60,22 +134,22 @@ type scanner struct {
 	maxDepth int
 }
 
-func (s *scanner) message(b []byte, md protoreflect.MessageDescriptor, depth int) error {
+func (s *scanner) message(b []byte, sch *Schema, depth int) error {
 	if depth > s.maxDepth {
-		return fmt.Errorf("%s: nested deeper than %d", md.Name(), s.maxDepth)
+		return fmt.Errorf("%s: nested deeper than %d", sch.md.Name(), s.maxDepth)
 	}
 	if s.opts.Element != nil {
 		var counts [MaxFields]int32 // zeroed only if needed: the hot path of wire has no Element
-		return s.fields(b, md, depth, &counts)
+		return s.fields(b, sch, depth, &counts)
 	}
-	return s.fields(b, md, depth, nil)
+	return s.fields(b, sch, depth, nil)
 }
 
 // fields scans the fields of one message. counts, if not nil, counts the
 // occurrences of each repeated field by index, for Options.Element.
-func (s *scanner) fields(b []byte, md protoreflect.MessageDescriptor, depth int, counts *[MaxFields]int32) error {
+func (s *scanner) fields(b []byte, sch *Schema, depth int, counts *[MaxFields]int32) error {
 	var seen, oneofSeen uint64 // by field and oneof index
-	fields := md.Fields()
+	md := sch.md               // for errors only
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -87,23 +161,22 @@ func (s *scanner) fields(b []byte, md protoreflect.MessageDescriptor, depth int,
 				return fmt.Errorf("%w: more than %d", ErrTooManyElements, s.opts.MaxElements)
 			}
 		}
-		fd := fields.ByNumber(num)
-		if fd == nil {
+		f := sch.field(num)
+		if f == nil {
 			return fmt.Errorf("unknown field %d in %s", num, md.Name())
 		}
-		idx := fd.Index()
+		fd, idx, want := f.fd, f.idx, f.want
 		if idx >= MaxFields {
 			return fmt.Errorf("%s.%s: field index %d beyond the scanner's capacity", md.Name(), fd.Name(), idx)
 		}
-		want := wireType(fd.Kind())
-		packed := fd.IsList() && typ == protowire.BytesType && want != protowire.BytesType && want >= 0
+		packed := f.list && typ == protowire.BytesType && want != protowire.BytesType && want >= 0
 		if typ != want && !packed {
 			if want < 0 {
-				return fmt.Errorf("%s.%s: kind %v not supported", md.Name(), fd.Name(), fd.Kind())
+				return fmt.Errorf("%s.%s: kind %v not supported", md.Name(), fd.Name(), f.kind)
 			}
 			return fmt.Errorf("%s.%s: wire type %d, want %d", md.Name(), fd.Name(), typ, want)
 		}
-		if fd.IsList() {
+		if f.list {
 			if counts != nil && !packed {
 				counts[idx]++
 				if err := s.opts.Element(fd, int(counts[idx])); err != nil {
@@ -116,8 +189,8 @@ func (s *scanner) fields(b []byte, md protoreflect.MessageDescriptor, depth int,
 				return fmt.Errorf("%s.%s given twice", md.Name(), fd.Name())
 			}
 			seen |= bit
-			if od := fd.ContainingOneof(); od != nil {
-				if err := checkOneof(md, fd, od, seen, &oneofSeen); err != nil {
+			if f.oneof != nil {
+				if err := checkOneof(md, fd, f.oneof, seen, &oneofSeen); err != nil {
 					return err
 				}
 			}
@@ -129,7 +202,7 @@ func (s *scanner) fields(b []byte, md protoreflect.MessageDescriptor, depth int,
 				return fmt.Errorf("%s.%s: %v", md.Name(), fd.Name(), protowire.ParseError(n))
 			}
 			b = b[n:]
-			if !varintInRange(fd.Kind(), v) {
+			if !varintInRange(f.kind, v) {
 				return fmt.Errorf("%s.%s: value %#x out of range", md.Name(), fd.Name(), v)
 			}
 		case protowire.BytesType:
@@ -140,12 +213,12 @@ func (s *scanner) fields(b []byte, md protoreflect.MessageDescriptor, depth int,
 			b = b[n:]
 			switch {
 			case packed:
-				if err := packedList(v, fd, want); err != nil {
+				if err := packedList(v, f.kind, want); err != nil {
 					return fmt.Errorf("%s.%s: %w", md.Name(), fd.Name(), err)
 				}
-			case fd.Kind() == protoreflect.MessageKind:
-				if err := s.message(v, fd.Message(), depth+1); err != nil {
-					if fd.IsList() && counts != nil {
+			case f.msg != nil:
+				if err := s.message(v, f.msg, depth+1); err != nil {
+					if f.list && counts != nil {
 						return fmt.Errorf("%s[%d]: %w", fd.Name(), counts[idx]-1, err)
 					}
 					return fmt.Errorf("%s: %w", fd.Name(), err)
@@ -185,7 +258,7 @@ func checkOneof(md protoreflect.MessageDescriptor, fd protoreflect.FieldDescript
 
 // packedList checks the elements of a packed repeated field of scalars,
 // whose wire type unpacked is want.
-func packedList(v []byte, fd protoreflect.FieldDescriptor, want protowire.Type) error {
+func packedList(v []byte, kind protoreflect.Kind, want protowire.Type) error {
 	switch want {
 	case protowire.Fixed32Type:
 		if len(v)%4 != 0 {
@@ -202,7 +275,7 @@ func packedList(v []byte, fd protoreflect.FieldDescriptor, want protowire.Type) 
 				return protowire.ParseError(n)
 			}
 			v = v[n:]
-			if !varintInRange(fd.Kind(), x) {
+			if !varintInRange(kind, x) {
 				return fmt.Errorf("value %#x out of range", x)
 			}
 		}

@@ -29,6 +29,7 @@ import (
 //	  repeated T children = 12; T child = 13;
 //	  oneof choice { string a = 14; int64 n = 15; }
 //	  int64 i64 = 16;
+//	  int64 far = 1000;
 //	}
 //
 // and, in proto2, message G { optional group Grp = 1 { optional int32 x = 2; } }.
@@ -80,7 +81,7 @@ func testSchema(t testing.TB) (tmd, gmd protoreflect.MessageDescriptor) {
 				field("s", 8, opt, tString, ""), field("by", 9, opt, tBytes, ""),
 				field("kinds", 10, rep, tEnum, ".protoscan.test.E"), field("fixes", 11, rep, tFixed32, ""),
 				field("children", 12, rep, tMessage, ".protoscan.test.T"), field("child", 13, opt, tMessage, ".protoscan.test.T"),
-				a, n, field("i64", 16, opt, tInt64, ""),
+				a, n, field("i64", 16, opt, tInt64, ""), field("far", 1000, opt, tInt64, ""),
 			},
 			OneofDecl: []*descriptorpb.OneofDescriptorProto{{Name: proto.String("choice")}},
 		}},
@@ -350,11 +351,42 @@ func unknown(m protoreflect.Message) string {
 func BenchmarkScan(b *testing.B) {
 	md, _ := testSchema(b)
 	valid := full(b, md)
+	sch := Compile(md) // as the callers do, once
 	b.SetBytes(int64(len(valid)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := Scan(valid, md, Options{MaxElements: 1 << 10}); err != nil {
+		if err := sch.Scan(valid, Options{MaxElements: 1 << 10}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A compiled schema finds a field numbered past its dense table, once, and
+// still refuses the numbers around it; it scans as Scan does, any number
+// of times.
+func TestSchemaFarField(t *testing.T) {
+	md, _ := testSchema(t)
+	sch := Compile(md)
+	far := varintField(1000, 5)
+	for i := range 2 {
+		if err := sch.Scan(far, Options{}); err != nil {
+			t.Fatalf("scan %d of field 1000: %v", i, err)
+		}
+	}
+	if err := sch.Scan(append(far, far...), Options{}); err == nil || !strings.Contains(err.Error(), "T.far given twice") {
+		t.Errorf("field 1000 twice: %v", err)
+	}
+	for _, num := range []protowire.Number{999, 1001, 255, 256, 17} {
+		if err := sch.Scan(varintField(num, 5), Options{}); err == nil || !strings.Contains(err.Error(), "unknown field") {
+			t.Errorf("field %d: %v, want unknown", num, err)
+		}
+	}
+	// The nested and recursive message types are compiled too.
+	nested := bytesField(13, bytesField(13, varintField(1000, 1)))
+	if err := sch.Scan(nested, Options{}); err != nil {
+		t.Errorf("nested: %v", err)
+	}
+	if err := sch.Scan(nested, Options{MaxDepth: 1}); err == nil {
+		t.Error("depth 2 scanned with MaxDepth 1")
 	}
 }

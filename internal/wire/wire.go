@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -68,7 +69,7 @@ func EncodeRequest(r *Request) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wire: encode request: %w: %v", ErrMalformed, err)
 	}
-	if err := scanEncoded(b, requestDesc()); err != nil {
+	if err := scanEncoded(b, requestSchema()); err != nil {
 		return nil, fmt.Errorf("wire: encode request: %w", err)
 	}
 	return b, nil
@@ -79,7 +80,7 @@ func EncodeRequest(r *Request) ([]byte, error) {
 // path, an ACL or a version is for the server to judge (paths with
 // internal/zpath). The result does not alias b.
 func DecodeRequest(b []byte) (*Request, error) {
-	if err := scanFrame(b, requestDesc()); err != nil {
+	if err := scanFrame(b, requestSchema()); err != nil {
 		return nil, fmt.Errorf("wire: decode request: %w", err)
 	}
 	r := &Request{}
@@ -109,7 +110,7 @@ func AppendServerMessage(dst []byte, m *ServerMessage) ([]byte, error) {
 	if err != nil {
 		return dst, fmt.Errorf("wire: encode server message: %w: %v", ErrMalformed, err)
 	}
-	if err := scanEncoded(b[len(dst):], serverMessageDesc()); err != nil {
+	if err := scanEncoded(b[len(dst):], serverMessageSchema()); err != nil {
 		return dst, fmt.Errorf("wire: encode server message: %w", err)
 	}
 	return b, nil
@@ -118,7 +119,7 @@ func AppendServerMessage(dst []byte, m *ServerMessage) ([]byte, error) {
 // DecodeServerMessage decodes and validates one SubprotocolProto frame from
 // a member. Every error wraps ErrMalformed. The result does not alias b.
 func DecodeServerMessage(b []byte) (*ServerMessage, error) {
-	if err := scanFrame(b, serverMessageDesc()); err != nil {
+	if err := scanFrame(b, serverMessageSchema()); err != nil {
 		return nil, fmt.Errorf("wire: decode server message: %w", err)
 	}
 	m := &ServerMessage{}
@@ -259,6 +260,14 @@ func serverMessageDesc() protoreflect.MessageDescriptor {
 	return (*ServerMessage)(nil).ProtoReflect().Descriptor()
 }
 
+// The two message types' layouts for the scanner, compiled on first use
+// (after the generated code's init has registered the types) and never
+// modified.
+var (
+	requestSchema       = sync.OnceValue(func() *protoscan.Schema { return protoscan.Compile(requestDesc()) })
+	serverMessageSchema = sync.OnceValue(func() *protoscan.Schema { return protoscan.Compile(serverMessageDesc()) })
+)
+
 // maxDepth bounds nesting; the schema has no recursive message, and its
 // deepest path (ServerMessage.response.multi.results.stat) is 4 deep.
 const maxDepth = 8
@@ -269,11 +278,11 @@ const maxDepth = 8
 // schema nests no deeper than maxDepth. Every tag takes at least one byte,
 // so a frame of at most MaxFrameElements bytes is within every limit and
 // is not scanned again.
-func scanEncoded(b []byte, md protoreflect.MessageDescriptor) error {
+func scanEncoded(b []byte, sch *protoscan.Schema) error {
 	if len(b) <= MaxFrameElements {
 		return nil
 	}
-	return scanFrame(b, md)
+	return scanFrame(b, sch)
 }
 
 // scanFrame refuses a frame over the limits, or holding anything proto3
@@ -281,11 +290,11 @@ func scanEncoded(b []byte, md protoreflect.MessageDescriptor) error {
 // bytes), a known field with the wrong wire type (likewise), a singular
 // field or a oneof given twice (the last would win), a varint out of its
 // field's range (it would be truncated).
-func scanFrame(b []byte, md protoreflect.MessageDescriptor) error {
+func scanFrame(b []byte, sch *protoscan.Schema) error {
 	if len(b) > MaxFrameBytes {
 		return tooLarge("%d bytes, more than MaxFrameBytes (%d)", len(b), MaxFrameBytes)
 	}
-	err := protoscan.Scan(b, md, protoscan.Options{MaxElements: MaxFrameElements, MaxDepth: maxDepth})
+	err := sch.Scan(b, protoscan.Options{MaxElements: MaxFrameElements, MaxDepth: maxDepth})
 	if err == nil {
 		return nil
 	}

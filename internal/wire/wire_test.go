@@ -347,13 +347,13 @@ func TestEncodeRefuses(t *testing.T) {
 func TestSmallFramesNeedNoRescan(t *testing.T) {
 	for name, r := range sampleRequests() {
 		b := mustEncode(EncodeRequest(r))
-		if err := scanFrame(b, requestDesc()); err != nil || len(b) > MaxFrameElements {
+		if err := scanFrame(b, requestSchema()); err != nil || len(b) > MaxFrameElements {
 			t.Errorf("%s: %d bytes, scan: %v", name, len(b), err)
 		}
 	}
 	for name, m := range sampleServerMessages() {
 		b := mustEncode(EncodeServerMessage(m))
-		if err := scanFrame(b, serverMessageDesc()); err != nil || len(b) > MaxFrameElements {
+		if err := scanFrame(b, serverMessageSchema()); err != nil || len(b) > MaxFrameElements {
 			t.Errorf("%s: %d bytes, scan: %v", name, len(b), err)
 		}
 	}
