@@ -253,19 +253,26 @@ func (a *applier) commit(applied uint64) error {
 	}
 	writes := make([]write, 0, len(a.nodes)+len(a.sessions)+1)
 	var buf []byte // one buffer for every key and value of the run
+	// cut returns the write of the key buf[start:mid] and, if set, the
+	// value buf[mid:]; later appends to buf cannot reach either.
+	cut := func(start, mid int, set bool) write {
+		w := write{key: buf[start:mid:mid]}
+		if set {
+			w.value = buf[mid:len(buf):len(buf)]
+		}
+		return w
+	}
 	for p, e := range a.nodes {
 		if !e.dirty {
 			continue
 		}
 		start := len(buf)
 		buf = nodeKey(buf, p)
-		w := write{key: buf[start:len(buf):len(buf)]}
+		mid := len(buf)
 		if e.n != nil {
-			start = len(buf)
 			buf = appendNode(buf, e.n)
-			w.value = buf[start:len(buf):len(buf)]
 		}
-		writes = append(writes, w)
+		writes = append(writes, cut(start, mid, e.n != nil))
 	}
 	for id, e := range a.sessions {
 		if !e.dirty {
@@ -273,13 +280,11 @@ func (a *applier) commit(applied uint64) error {
 		}
 		start := len(buf)
 		buf = appendSessionKey(buf, id)
-		w := write{key: buf[start:len(buf):len(buf)]}
+		mid := len(buf)
 		if e.rec != nil {
-			start = len(buf)
 			buf = appendSession(buf, e.rec)
-			w.value = buf[start:len(buf):len(buf)]
 		}
-		writes = append(writes, w)
+		writes = append(writes, cut(start, mid, e.rec != nil))
 	}
 	writes = append(writes, write{key: appliedKey(), value: binary.BigEndian.AppendUint64(nil, applied)})
 	slices.SortFunc(writes, func(x, y write) int { return bytes.Compare(x.key, y.key) })
