@@ -166,11 +166,7 @@ func (a *applier) readNode(p string) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := decodeNode(v, a.t.openACL)
-	if err != nil {
-		return nil, fmt.Errorf("node %q: %w", p, err)
-	}
-	return n, nil
+	return a.t.decodeNodeAt(p, v)
 }
 
 // closeIter closes the run's iterator, if it opened one.

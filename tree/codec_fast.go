@@ -96,24 +96,22 @@ func decodeFast(b []byte) (*Command, bool) {
 			}
 			aclEntries += len(cr.ACL)
 			op = cr
-		case 9:
-			p, v, ok := fastPathVersion(m, 2)
+		case 9, 11:
+			p, _, v, ok := fastPathVersion(m, false)
 			if !ok {
 				return nil, false
 			}
-			op = &Delete{Path: p, Version: v}
+			if num == 9 {
+				op = &Delete{Path: p, Version: v}
+			} else {
+				op = &Check{Path: p, Version: v}
+			}
 		case 10:
-			sd, ok := fastSetData(m)
+			p, d, v, ok := fastPathVersion(m, true)
 			if !ok {
 				return nil, false
 			}
-			op = sd
-		case 11:
-			p, v, ok := fastPathVersion(m, 2)
-			if !ok {
-				return nil, false
-			}
-			op = &Check{Path: p, Version: v}
+			op = &SetData{Path: p, Data: d, Version: v}
 		default:
 			return nil, false
 		}
@@ -285,33 +283,15 @@ func fastCreate(m []byte) (*Create, bool) {
 	return cr, ok
 }
 
-func fastSetData(m []byte) (*SetData, bool) {
-	sd := &SetData{}
-	ok := fastFields(m, 3, 0, func(num protowire.Number, v uint64) bool {
-		var ok bool
-		if num == 3 {
-			sd.Version, ok = fastSint32(v)
-		}
-		return ok
-	}, func(num protowire.Number, v []byte) bool {
-		var ok bool
-		switch num {
-		case 1:
-			sd.Path, ok = fastString(v)
-		case 2:
-			sd.Data, ok = fastData(v), true
-		}
-		return ok
-	})
-	return sd, ok
-}
-
 // fastPathVersion decodes a message of a path (field 1) and a sint32
-// version (field versionField): a Delete or a Check.
-func fastPathVersion(m []byte, versionField protowire.Number) (string, int32, bool) {
-	var p string
-	var version int32
-	ok := fastFields(m, versionField, 0, func(num protowire.Number, v uint64) bool {
+// version: a SetData (withData: data is field 2, the version field 3), a
+// Delete or a Check (the version field 2).
+func fastPathVersion(m []byte, withData bool) (p string, data []byte, version int32, ok bool) {
+	versionField, dataField := protowire.Number(2), protowire.Number(0)
+	if withData {
+		versionField, dataField = 3, 2
+	}
+	ok = fastFields(m, versionField, 0, func(num protowire.Number, v uint64) bool {
 		var ok bool
 		if num == versionField {
 			version, ok = fastSint32(v)
@@ -319,10 +299,13 @@ func fastPathVersion(m []byte, versionField protowire.Number) (string, int32, bo
 		return ok
 	}, func(num protowire.Number, v []byte) bool {
 		var ok bool
-		if num == 1 {
+		switch num {
+		case 1:
 			p, ok = fastString(v)
+		case dataField:
+			data, ok = fastData(v), true
 		}
 		return ok
 	})
-	return p, version, ok
+	return p, data, version, ok
 }

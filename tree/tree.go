@@ -164,10 +164,19 @@ func (t *Tree) readNode(r pebble.Reader, p string) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := decodeNode(v, t.openACL)
+	n, err := t.decodeNodeAt(p, v)
 	if cerr := closer.Close(); err == nil {
 		err = cerr
 	}
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// decodeNodeAt decodes v, the stored record of the node at p.
+func (t *Tree) decodeNodeAt(p string, v []byte) (*node, error) {
+	n, err := decodeNode(v, t.openACL)
 	if err != nil {
 		return nil, fmt.Errorf("node %q: %w", p, err)
 	}
