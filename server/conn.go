@@ -32,7 +32,9 @@ func (h handler) Open(wc ws.Conn) ws.Session { return newConn(h.s, wc) }
 // Ordering). Writes are proposed as they arrive, so that many are in
 // flight at once; every other request waits until the writes before it
 // are answered, then is served from the applied state. One goroutine (run)
-// does all of this; the endpoint's read goroutine only queues.
+// does all of this, except that a read arriving when nothing is pending
+// is served by the endpoint's read goroutine itself (Request), which saves
+// two goroutine switches per read.
 type conn struct {
 	s      *Server
 	ws     ws.Conn
@@ -45,6 +47,9 @@ type conn struct {
 	closing atomic.Bool     // a close_session is in progress
 
 	sawConnect bool // the endpoint's read goroutine only
+	// busy counts the requests handed to run and not yet answered: while
+	// it is 0, run touches nothing the read goroutine may.
+	busy atomic.Int64
 
 	mu  sync.Mutex
 	ids []tree.Identity // replaced on add_auth, never modified in place
@@ -74,10 +79,27 @@ func (c *conn) Request(r *wire.Request) {
 		}
 		c.sawConnect = true
 	}
+	if c.busy.Load() == 0 && servedInline(r) && c.sessionID() != 0 && !c.closing.Load() {
+		c.serve(r)
+		return
+	}
+	c.busy.Add(1)
 	select {
 	case c.reqs <- r:
 	case <-c.ctx.Done():
 	}
+}
+
+// servedInline reports whether r may be served on the endpoint's read
+// goroutine when nothing is pending: a read of the applied state, which
+// takes no longer than its own work.
+func servedInline(r *wire.Request) bool {
+	switch r.GetOp().(type) {
+	case *wire.Request_GetData, *wire.Request_Exists, *wire.Request_GetChildren, *wire.Request_GetAcl,
+		*wire.Request_CountDescendants, *wire.Request_GetEphemerals, *wire.Request_ReadMulti, *wire.Request_Ping:
+		return true
+	}
+	return false
 }
 
 // Closed ends the pipeline; the session lives on for its timeout.
@@ -100,17 +122,28 @@ func (c *conn) close(n *wire.Notice) {
 	c.cancel()
 }
 
-// respond sends a response. Its zxid is raised to the highest zxid this
+// respond sends a response, writing it from the calling goroutine when
+// nothing is queued before it (ws.Conn.Write): only run and the endpoint's
+// read goroutine respond. Its zxid is raised to the highest zxid this
 // connection has been sent, so that zxids never go backwards on it.
-func (c *conn) respond(r *wire.Response) {
+func (c *conn) respond(r *wire.Response) { c.respondThen(r, nil) }
+
+// respondThen is respond, calling then (if not nil) once r's place among
+// the connection's messages is fixed, before r is written: a caller that
+// holds a lock to order r among events releases it there.
+func (c *conn) respondThen(r *wire.Response, then func()) {
 	c.sendMu.Lock()
 	if r.Zxid < c.zxid {
 		r.Zxid = c.zxid
 	} else {
 		c.zxid = r.Zxid
 	}
-	err := c.ws.Send(&wire.ServerMessage{Kind: &wire.ServerMessage_Response{Response: r}})
-	c.sendMu.Unlock()
+	err := c.ws.Write(&wire.ServerMessage{Kind: &wire.ServerMessage_Response{Response: r}}, func() {
+		c.sendMu.Unlock()
+		if then != nil {
+			then()
+		}
+	})
 	c.sendFailed(err)
 }
 
@@ -162,6 +195,7 @@ func (c *conn) run() {
 			if queue[0].failed != nil {
 				c.respond(queue[0].failed)
 				queue = queue[1:]
+				c.busy.Add(-1)
 				continue
 			}
 			head = queue[0].p.result
@@ -184,12 +218,14 @@ func (c *conn) run() {
 		case res := <-head:
 			c.respond(writeResponse(queue[0].req, res))
 			queue = queue[1:]
+			c.busy.Add(-1)
 			armed = stopTimer(timer, armed)
 		case <-timeout:
 			armed = false
 			c.s.replica.waits.cancel(queue[0].p.id)
 			c.respond(&wire.Response{Id: queue[0].req.GetId(), Code: int32(errcode.OperationTimeout)})
 			queue = queue[1:]
+			c.busy.Add(-1)
 		case r := <-reqs:
 			if op, ok := writeOp(r); ok {
 				queue = append(queue, c.startWrite(r, op))
@@ -203,8 +239,10 @@ func (c *conn) run() {
 				if !c.finishWrite(w) {
 					return
 				}
+				c.busy.Add(-1)
 			}
 			c.serve(r)
+			c.busy.Add(-1)
 		}
 	}
 }
@@ -315,11 +353,13 @@ func (c *conn) serve(r *wire.Request) {
 		resp.Code = int32(c.removeWatches(op.RemoveWatches))
 		resp.Zxid = c.s.replica.applied.get()
 	default:
+		// Under the view's read lock until the response is ordered: an
+		// event for a change this read did not see (its watch's, say)
+		// goes after the response.
 		c.s.hub.view.RLock()
 		c.read(r, resp)
 		resp.Zxid = c.s.replica.tree.Applied()
-		c.respond(resp)
-		c.s.hub.view.RUnlock()
+		c.respondThen(resp, c.s.hub.view.RUnlock)
 		return
 	}
 	c.respond(resp)
@@ -565,24 +605,27 @@ func (c *conn) connect(id uint64, cn *wire.Connect) {
 	c.session.Store(rec.ID)
 	c.s.hub.attach(rec.ID, c)
 
+	// Under the view's read lock until the catch-up events are queued
+	// behind the result: live events come after them.
 	h := c.s.hub
 	h.view.RLock()
-	defer h.view.RUnlock()
 	events, err := h.catchUp(c, cn.GetWatches(), cn.GetLastZxid(), ids)
 	if err != nil {
-		c.respond(&wire.Response{Id: id, Code: int32(c.codeOf(err))})
+		c.respondThen(&wire.Response{Id: id, Code: int32(c.codeOf(err))}, h.view.RUnlock)
 		c.close(notice(wire.NoticeKind_NOTICE_KIND_GOODBYE, c.codeOf(err), "cannot re-register the watches"))
 		return
 	}
-	c.respond(&wire.Response{Id: id, Zxid: c.s.replica.tree.Applied(), Result: &wire.Response_Connect{Connect: &wire.ConnectResult{
+	c.respondThen(&wire.Response{Id: id, Zxid: c.s.replica.tree.Applied(), Result: &wire.Response_Connect{Connect: &wire.ConnectResult{
 		ProtocolVersion: min(cn.GetProtocolVersion(), wire.ProtocolVersion),
 		SessionId:       rec.ID,
 		Password:        password,
 		TimeoutMs:       rec.TimeoutMs,
 		MemberId:        c.s.replica.id,
 		ServerVersion:   Version,
-	}}})
-	for _, ev := range events {
-		c.sendEvent(ev)
-	}
+	}}}, func() {
+		for _, ev := range events {
+			c.sendEvent(ev)
+		}
+		h.view.RUnlock()
+	})
 }

@@ -155,10 +155,11 @@ func TestMalformedFrames(t *testing.T) {
 }
 
 // TestSlowConsumerDropped: a client that sends requests but does not
-// read its responses is dropped once its queue is full; the member stays
-// up and serves others.
+// read its responses is dropped once a response has waited WriteTimeout
+// for its socket (or its queue is full); the member stays up and serves
+// others.
 func TestSlowConsumerDropped(t *testing.T) {
-	m := servertest.Start(t, server.Config{MaxInFlight: 16})
+	m := servertest.Start(t, server.Config{MaxInFlight: 16, WriteTimeout: 2 * time.Second})
 	other := connect(t, m)
 	ctx := ctxFor(t, 60*time.Second)
 	must(other.Create(ctx, "/big", bytes.Repeat([]byte("x"), 512<<10)))(t)
@@ -169,7 +170,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 		t.Fatalf("connect: %v", r)
 	}
 	// Ask for 512 KiB many times and never read: 200 answers are 100 MiB,
-	// far past the queue (64 messages, 16 MiB) and the socket buffers.
+	// far past the socket buffers and the queue (64 messages, 16 MiB).
 	c.SetWriteDeadline(time.Now().Add(20 * time.Second))
 	for i := 0; i < 200; i++ {
 		b, _ := wire.EncodeRequest(&wire.Request{Id: uint64(i + 2), Op: &wire.Request_GetData{GetData: &wire.GetData{Path: "/big"}}})

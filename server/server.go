@@ -31,6 +31,7 @@ const (
 	DefaultMaxSessionTimeout = 40 * time.Second
 	DefaultMaxInFlight       = 1024
 	DefaultRequestTimeout    = 10 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
 	DefaultReapInterval      = time.Second
 	// WebSocketPath is the HTTP path of the client WebSocket endpoint.
 	WebSocketPath = ws.DefaultPath
@@ -68,6 +69,11 @@ type Config struct {
 	// connect to catch up to the client's last zxid, before the member
 	// answers OperationTimeout. Default DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// WriteTimeout bounds one write to a client: a client that takes
+	// nothing from its socket for this long (while the member has a
+	// response or event for it) is dropped as a slow consumer. Default
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
 	// ReapInterval is how often the member looks for container and TTL
 	// nodes to delete. Default DefaultReapInterval.
 	ReapInterval time.Duration
@@ -152,6 +158,9 @@ func (c Config) withDefaults() Config {
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
 	if c.ReapInterval == 0 {
 		c.ReapInterval = DefaultReapInterval
 	}
@@ -195,8 +204,8 @@ func (c Config) Validate() error {
 	if c.SnapshotEntries > maxSnapshotEntries || c.SnapshotCatchUpEntries > maxSnapshotEntries {
 		errs = append(errs, fmt.Errorf("snapshot entries %d and catch-up entries %d: want 1 to %d", c.SnapshotEntries, c.SnapshotCatchUpEntries, maxSnapshotEntries))
 	}
-	if c.RequestTimeout < 0 || c.ReapInterval < 0 {
-		errs = append(errs, errors.New("request timeout and reap interval must not be negative"))
+	if c.RequestTimeout < 0 || c.ReapInterval < 0 || c.WriteTimeout < 0 {
+		errs = append(errs, errors.New("request timeout, write timeout and reap interval must not be negative"))
 	}
 	if len(c.Cluster) > 0 {
 		switch err := c.Cluster.validate(); {
@@ -312,6 +321,7 @@ func New(cfg Config) (*Server, error) {
 	s.endpoint = ws.New(ws.Config{
 		Handler:           handler{s},
 		SendQueueMessages: 4 * cfg.MaxInFlight,
+		WriteTimeout:      cfg.WriteTimeout,
 		Logger:            s.log,
 	})
 	mux := http.NewServeMux()

@@ -28,11 +28,17 @@ type conn struct {
 	frameType   int // websocket.BinaryMessage or websocket.TextMessage
 	encode      func([]byte, *wire.ServerMessage) ([]byte, error)
 	decode      func([]byte) (*wire.Request, error)
-	wbuf        []byte    // writePump's encoding buffer, reused
-	wdeadline   time.Time // the write deadline last set (writePump's)
+	wbuf        []byte    // the encoding buffer, reused (wmu's)
+	wdeadline   time.Time // the write deadline last set (wmu's)
 
 	queue       chan queued
 	queuedBytes atomic.Int64
+	// queued counts the messages in queue or being written from it; Send
+	// raises it before queueing, writePump lowers it once written.
+	queued atomic.Int64
+	// wmu is held by whoever writes to the socket: writePump, or Write
+	// writing in its caller's goroutine. wbuf and wdeadline are its.
+	wmu sync.Mutex
 
 	closeOnce sync.Once
 	intent    closeIntent   // written once, before closeReq is closed
@@ -117,13 +123,58 @@ func (c *conn) Send(m *wire.ServerMessage) error {
 		c.queuedBytes.Add(-size)
 		return c.drop(fmt.Sprintf("send queue full (%d bytes)", c.e.cfg.SendQueueBytes))
 	}
+	c.queued.Add(1)
 	select {
 	case c.queue <- queued{m: m, size: size}:
 		return nil
 	default:
+		c.queued.Add(-1)
 		c.queuedBytes.Add(-size)
 		return c.drop(fmt.Sprintf("send queue full (%d messages)", c.e.cfg.SendQueueMessages))
 	}
+}
+
+func (c *conn) Write(m *wire.ServerMessage, ordered func()) error {
+	if m == nil {
+		panic("ws: Write of a nil message")
+	}
+	if ordered == nil {
+		ordered = func() {}
+	}
+	// The socket is ours only if nothing is queued before m (queued is
+	// read after wmu is taken: writePump lowers it only once a message is
+	// written) and the connection is not closing (finish writes the last
+	// frames under wmu).
+	if c.queued.Load() != 0 || !c.wmu.TryLock() {
+		err := c.Send(m)
+		ordered()
+		return err
+	}
+	if c.queued.Load() != 0 || c.closing() {
+		c.wmu.Unlock()
+		err := c.Send(m)
+		ordered()
+		return err
+	}
+	ordered()
+	err := c.write(m)
+	c.wmu.Unlock()
+	if err != nil {
+		return c.writeFailed(err)
+	}
+	return nil
+}
+
+// writeFailed ends the connection on a failed write and returns the
+// cause: a write that timed out is a peer that does not read, dropped as
+// a slow consumer.
+func (c *conn) writeFailed(err error) error {
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return c.drop(fmt.Sprintf("a write blocked for %v", c.e.cfg.WriteTimeout))
+	}
+	c.requestClose(closeIntent{cause: err})
+	return fmt.Errorf("%w: %w", ErrClosed, err)
 }
 
 // drop ends a connection whose peer does not keep up.
@@ -253,8 +304,11 @@ func (c *conn) writePump() {
 		select {
 		case <-c.closeReq:
 		case q := <-c.queue:
-			if err := c.write(q); err != nil {
-				c.requestClose(closeIntent{cause: err})
+			c.wmu.Lock()
+			err := c.writeQueued(q)
+			c.wmu.Unlock()
+			if err != nil {
+				c.writeFailed(err)
 				return
 			}
 		case <-ping.C:
@@ -267,10 +321,17 @@ func (c *conn) writePump() {
 	c.finish()
 }
 
-// write encodes and writes one message.
-func (c *conn) write(q queued) error {
+// writeQueued writes a message taken from the queue. wmu must be held.
+func (c *conn) writeQueued(q queued) error {
 	c.queuedBytes.Add(-q.size)
-	b, err := c.encode(c.wbuf[:0], q.m)
+	err := c.write(q.m)
+	c.queued.Add(-1)
+	return err
+}
+
+// write encodes and writes one message. wmu must be held.
+func (c *conn) write(m *wire.ServerMessage) error {
+	b, err := c.encode(c.wbuf[:0], m)
 	if cap(b) <= maxKeptBuffer {
 		c.wbuf = b
 	}
@@ -299,13 +360,15 @@ func (c *conn) finish() {
 	if i.code == 0 { // the read side ended: nothing to say
 		return
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	deadline := time.Now().Add(c.e.cfg.WriteTimeout)
 	_ = c.ws.SetWriteDeadline(deadline)
 	var err error
 	for i.drain && err == nil {
 		select {
 		case q := <-c.queue:
-			err = c.write(q)
+			err = c.writeQueued(q)
 			_ = c.ws.SetWriteDeadline(deadline)
 			continue
 		default:

@@ -32,8 +32,8 @@
 //
 // # One connection
 //
-// Each connection has one read goroutine and one write goroutine, as
-// gorilla/websocket requires.
+// Each connection has one read goroutine and one write goroutine; gorilla's
+// one-writer rule is kept by a lock that whoever writes holds.
 //
 // The read goroutine reads frames of at most Config.MaxFrameBytes, decodes
 // each with the subprotocol's wire decoder and calls Session.Request, in
@@ -53,9 +53,13 @@
 // messages and Config.SendQueueBytes bytes, counted as proto.Size).
 // Conn.Send never blocks: a message that does not fit drops the connection
 // ("slow consumer") with a GOODBYE notice of code Throttled, if it can
-// still be written, and close code 1008 (policy violation), so one client that does not read cannot make the
-// member hold an unbounded amount of memory. Every write has a deadline of
-// Config.WriteTimeout.
+// still be written, and close code 1008 (policy violation), so one client
+// that does not read cannot make the member hold an unbounded amount of
+// memory. Conn.Write is for a goroutine of the connection's own (its
+// request pipeline): when nothing is queued it writes the message itself,
+// saving the hand-over to the write goroutine, and so blocks while the
+// peer's socket is full. Every write has a deadline of Config.WriteTimeout;
+// a write that misses it drops the connection as a slow consumer too.
 //
 // Conn.Close and Endpoint.Shutdown are graceful: the queued messages go
 // out first, then a notice, then close code 1000 or 1001 (going away).

@@ -53,6 +53,18 @@ type Conn interface {
 	// connection and returns an error wrapping ErrSlowConsumer; after the
 	// connection has begun to close it returns ErrClosed.
 	Send(m *wire.ServerMessage) error
+	// Write is Send for a goroutine that may wait: when nothing is queued
+	// or being written, it writes m itself, at once, instead of handing it
+	// to the connection's write goroutine, which saves a goroutine switch
+	// per message; otherwise it queues m as Send does. m's place in the
+	// connection's order is fixed before Write calls ordered (if not nil),
+	// exactly once, and before m is written: a caller that orders its
+	// messages under a lock of its own releases it there rather than for
+	// the write. Write may block for up to Config.WriteTimeout (a peer that
+	// does not read), so call it only from a goroutine of this
+	// connection's, never from one that serves many. Its errors are Send's
+	// and, when the write fails, the write's (the connection then closes).
+	Write(m *wire.ServerMessage, ordered func()) error
 	// Close ends the connection gracefully: the messages already queued are
 	// written (within Config.WriteTimeout), then notice if it is not nil,
 	// then a normal close frame. Messages sent after Close are refused, and
@@ -374,7 +386,7 @@ type Stats struct {
 	BytesIn             uint64 // payload bytes of FramesIn
 	BytesOut            uint64 // payload bytes of FramesOut
 	BadFrames           uint64 // connections closed for a malformed, oversized or wrong-type frame
-	SlowConsumerDrops   uint64 // connections dropped because their send queue was full
+	SlowConsumerDrops   uint64 // connections dropped because their send queue was full or a write timed out
 }
 
 type counters struct {

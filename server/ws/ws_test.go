@@ -3,6 +3,7 @@ package ws_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -458,6 +459,89 @@ func TestSlowConsumer(t *testing.T) {
 	}
 	if r := fast.mustRecv().GetResponse(); r.GetId() != 5 {
 		t.Fatalf("response %v", r)
+	}
+}
+
+// TestWriteOrder: Write keeps the connection's order with Send. A message
+// Written while others are queued goes after them, and ordered is called
+// once per Write, before its message reaches the peer.
+func TestWriteOrder(t *testing.T) {
+	const n = 5000
+	// Room for all: a Write behind queued messages queues too, and never
+	// waits for the queue to drain.
+	hs := start(t, ws.Config{SendQueueMessages: n + 1}, false)
+	c := hs.dial(t, wire.SubprotocolProto)
+	s := hs.h.waitOpen(t)
+
+	got := make(chan error, 1)
+	go func() {
+		for i := uint64(1); i <= n+1; i++ {
+			m, err := c.recv()
+			if err == nil && m.GetResponse().GetId() != i {
+				err = fmt.Errorf("message %d arrived as number %d", m.GetResponse().GetId(), i)
+			}
+			if err != nil {
+				got <- err
+				return
+			}
+		}
+		got <- nil
+	}()
+	calls := 0
+	for i := uint64(1); i <= n; i++ {
+		var err error
+		if i%3 == 0 {
+			err = s.c.Send(response(i))
+		} else {
+			err = s.c.Write(response(i), func() { calls++ })
+		}
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if err := s.c.Write(response(n+1), nil); err != nil {
+		t.Fatalf("Write with no ordered func: %v", err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if want := n - n/3; calls != want {
+		t.Fatalf("ordered called %d times for %d Writes", calls, want)
+	}
+
+	// On a closing connection Write refuses, and still calls ordered.
+	s.c.Close(nil)
+	called := 0
+	if err := s.c.Write(response(1), func() { called++ }); !errors.Is(err, ws.ErrClosed) {
+		t.Errorf("Write after Close: %v", err)
+	}
+	if called != 1 {
+		t.Errorf("ordered called %d times on a refused Write", called)
+	}
+}
+
+// TestWriteBlockedPeer: a Write to a peer that reads nothing blocks until
+// WriteTimeout, then drops the connection as a slow consumer.
+func TestWriteBlockedPeer(t *testing.T) {
+	hs := start(t, ws.Config{WriteTimeout: 300 * time.Millisecond}, false)
+	hs.dial(t, wire.SubprotocolProto) // never reads
+	s := hs.h.waitOpen(t)
+	big := &wire.ServerMessage{Kind: &wire.ServerMessage_Response{Response: &wire.Response{
+		Id: 1, Result: &wire.Response_GetData{GetData: &wire.GetDataResult{Data: make([]byte, 64<<10)}}}}}
+	var err error
+	writes := 0
+	// 64 KiB × 10,000 is far beyond any socket buffer.
+	for writes = 0; writes < 10000 && err == nil; writes++ {
+		err = s.c.Write(big, nil)
+	}
+	if !errors.Is(err, ws.ErrSlowConsumer) || !strings.Contains(err.Error(), "a write blocked for 300ms") {
+		t.Fatalf("after %d writes: %v", writes, err)
+	}
+	if err := s.waitClosed(t); !errors.Is(err, ws.ErrSlowConsumer) {
+		t.Errorf("Closed(%v)", err)
+	}
+	if st := hs.e.Stats(); st.SlowConsumerDrops != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
 
