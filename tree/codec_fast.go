@@ -2,9 +2,10 @@ package tree
 
 import (
 	"math"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/arbor-coord/arbor/internal/protoscan"
 )
 
 // decodeFast decodes the commands a client's writes usually become — a
@@ -39,7 +40,7 @@ func decodeFast(b []byte) (*Command, bool) {
 			seen |= 1 << num
 		}
 		if typ == protowire.VarintType {
-			v, ok := fastVarint(&b)
+			v, ok := protoscan.Varint(&b)
 			if !ok {
 				return nil, false
 			}
@@ -73,7 +74,7 @@ func decodeFast(b []byte) (*Command, bool) {
 		if typ != protowire.BytesType {
 			return nil, false
 		}
-		m, ok := fastBytes(&b)
+		m, ok := protoscan.Bytes(&b)
 		if !ok {
 			return nil, false
 		}
@@ -126,66 +127,6 @@ func decodeFast(b []byte) (*Command, bool) {
 	return c, true
 }
 
-// fastVarint consumes a minimally encoded varint from *b.
-func fastVarint(b *[]byte) (uint64, bool) {
-	v, n := protowire.ConsumeVarint(*b)
-	if n < 0 || n != protowire.SizeVarint(v) {
-		return 0, false
-	}
-	*b = (*b)[n:]
-	return v, true
-}
-
-// fastBytes consumes a length-delimited value from *b.
-func fastBytes(b *[]byte) ([]byte, bool) {
-	v, n := protowire.ConsumeBytes(*b)
-	if n < 0 || n != protowire.SizeBytes(len(v)) {
-		return nil, false
-	}
-	*b = (*b)[n:]
-	return v, true
-}
-
-// fastFields walks the fields of an embedded message whose field numbers
-// are 1 to max, each at most once except repeated (0: none), calling
-// varint or bytes for each. A nil callback refuses that wire type.
-func fastFields(m []byte, max, repeated protowire.Number, varint func(protowire.Number, uint64) bool, bytes func(protowire.Number, []byte) bool) bool {
-	var seen uint32
-	for len(m) > 0 {
-		num, typ, n := protowire.ConsumeTag(m)
-		if n < 0 || num < 1 || num > max {
-			return false
-		}
-		m = m[n:]
-		if num != repeated {
-			if seen&(1<<num) != 0 {
-				return false
-			}
-			seen |= 1 << num
-		}
-		switch typ {
-		case protowire.VarintType:
-			v, ok := fastVarint(&m)
-			if !ok || varint == nil || !varint(num, v) {
-				return false
-			}
-		case protowire.BytesType:
-			v, ok := fastBytes(&m)
-			if !ok || bytes == nil || !bytes(num, v) {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// fastString converts a proto3 string field, which must be valid UTF-8.
-func fastString(v []byte) (string, bool) {
-	return string(v), utf8.Valid(v)
-}
-
 // fastData copies a bytes field; empty is nil.
 func fastData(v []byte) []byte {
 	if len(v) == 0 {
@@ -194,26 +135,14 @@ func fastData(v []byte) []byte {
 	return append([]byte(nil), v...)
 }
 
-// fastInt32 converts an int32 field's varint: a negative value is encoded
-// sign-extended to 64 bits.
-func fastInt32(v uint64) (int32, bool) {
-	x := int64(v)
-	return int32(x), x >= math.MinInt32 && x <= math.MaxInt32
-}
-
-// fastSint32 converts a sint32 field's zigzag varint.
-func fastSint32(v uint64) (int32, bool) {
-	return int32(protowire.DecodeZigZag(v)), v <= math.MaxUint32
-}
-
 func fastIdentity(m []byte) (Identity, bool) {
 	var id Identity
-	ok := fastFields(m, 2, 0, nil, func(num protowire.Number, v []byte) bool {
+	ok := protoscan.Fields(m, 2, 0, nil, func(num protowire.Number, v []byte) bool {
 		var ok bool
 		if num == 1 {
-			id.Scheme, ok = fastString(v)
+			id.Scheme, ok = protoscan.String(v)
 		} else {
-			id.ID, ok = fastString(v)
+			id.ID, ok = protoscan.String(v)
 		}
 		return ok
 	})
@@ -222,20 +151,20 @@ func fastIdentity(m []byte) (Identity, bool) {
 
 func fastACL(m []byte) (ACL, bool) {
 	var a ACL
-	ok := fastFields(m, 3, 0, func(num protowire.Number, v uint64) bool {
+	ok := protoscan.Fields(m, 3, 0, func(num protowire.Number, v uint64) bool {
 		if num != 1 {
 			return false
 		}
-		p, ok := fastInt32(v)
+		p, ok := protoscan.Int32(v)
 		a.Perms = Perm(p)
 		return ok
 	}, func(num protowire.Number, v []byte) bool {
 		var ok bool
 		switch num {
 		case 2:
-			a.Scheme, ok = fastString(v)
+			a.Scheme, ok = protoscan.String(v)
 		case 3:
-			a.ID, ok = fastString(v)
+			a.ID, ok = protoscan.String(v)
 		}
 		return ok
 	})
@@ -244,7 +173,7 @@ func fastACL(m []byte) (ACL, bool) {
 
 func fastCreate(m []byte) (*Create, bool) {
 	cr := &Create{}
-	ok := fastFields(m, 6, 3, func(num protowire.Number, v uint64) bool {
+	ok := protoscan.Fields(m, 6, 3, func(num protowire.Number, v uint64) bool {
 		switch num {
 		case 4:
 			if v > math.MaxUint8 || !Mode(v).Valid() {
@@ -266,7 +195,7 @@ func fastCreate(m []byte) (*Create, bool) {
 		var ok bool
 		switch num {
 		case 1:
-			cr.Path, ok = fastString(v)
+			cr.Path, ok = protoscan.String(v)
 		case 2:
 			cr.Data, ok = fastData(v), true
 		case 3:
@@ -291,17 +220,17 @@ func fastPathVersion(m []byte, withData bool) (p string, data []byte, version in
 	if withData {
 		versionField, dataField = 3, 2
 	}
-	ok = fastFields(m, versionField, 0, func(num protowire.Number, v uint64) bool {
+	ok = protoscan.Fields(m, versionField, 0, func(num protowire.Number, v uint64) bool {
 		var ok bool
 		if num == versionField {
-			version, ok = fastSint32(v)
+			version, ok = protoscan.Sint32(v)
 		}
 		return ok
 	}, func(num protowire.Number, v []byte) bool {
 		var ok bool
 		switch num {
 		case 1:
-			p, ok = fastString(v)
+			p, ok = protoscan.String(v)
 		case dataField:
 			data, ok = fastData(v), true
 		}

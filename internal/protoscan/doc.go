@@ -22,6 +22,12 @@
 // large from one that is malformed. Scan is a pure function, safe for
 // concurrent use; Options.Element is called from the calling goroutine.
 //
+// Varint, Bytes, Fields, String, Int32 and Sint32 serve hand-written
+// decoders of a message's commonest shapes, which skip Scan and Unmarshal
+// on a hot path: they are stricter than both, so that such a decoder can
+// accept a subset of what the general path accepts and hand the rest to
+// it.
+//
 // Scan compiles the descriptor on every call. A caller that scans many
 // inputs of one type compiles it once (Compile) and calls the Schema's
 // Scan, which looks fields up in a table instead of through the

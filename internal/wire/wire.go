@@ -119,6 +119,15 @@ func AppendServerMessage(dst []byte, m *ServerMessage) ([]byte, error) {
 // DecodeServerMessage decodes and validates one SubprotocolProto frame from
 // a member. Every error wraps ErrMalformed. The result does not alias b.
 func DecodeServerMessage(b []byte) (*ServerMessage, error) {
+	if m, ok := decodeServerMessageFast(b); ok {
+		return m, nil
+	}
+	return decodeServerMessageGeneral(b)
+}
+
+// decodeServerMessageGeneral is DecodeServerMessage for every frame: the
+// schema scan, unmarshal and validation.
+func decodeServerMessageGeneral(b []byte) (*ServerMessage, error) {
 	if err := scanFrame(b, serverMessageSchema()); err != nil {
 		return nil, fmt.Errorf("wire: decode server message: %w", err)
 	}

@@ -1,0 +1,97 @@
+package protoscan
+
+import (
+	"math"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The functions below serve hand-written decoders of a message's common
+// shapes, which skip Scan and proto.Unmarshal on a hot path. They are
+// strict where Scan and Unmarshal are lenient, so that what a fast path
+// accepts is a subset of what the general path accepts: each reports false
+// on anything unusual (a non-minimal varint, a field given twice, a wire
+// type or a value out of place), and its caller then falls back to the
+// general path, which decides and words the error.
+
+// Varint consumes a varint from *b, which must be minimally encoded.
+func Varint(b *[]byte) (uint64, bool) {
+	v, n := protowire.ConsumeVarint(*b)
+	if n < 0 || n != protowire.SizeVarint(v) {
+		return 0, false
+	}
+	*b = (*b)[n:]
+	return v, true
+}
+
+// Bytes consumes a length-delimited value from *b, whose length must be
+// minimally encoded. The value aliases *b.
+func Bytes(b *[]byte) ([]byte, bool) {
+	v, n := protowire.ConsumeBytes(*b)
+	if n < 0 || n != protowire.SizeBytes(len(v)) {
+		return nil, false
+	}
+	*b = (*b)[n:]
+	return v, true
+}
+
+// Fields walks the fields of a message whose field numbers are 1 to max
+// (at most 63), each tagged minimally and given at most once except
+// repeated (0: none), calling
+// varint or bytes for each by its wire type. A nil callback refuses that
+// wire type, as does a callback that returns false; any other wire type is
+// refused.
+func Fields(m []byte, max, repeated protowire.Number, varint func(protowire.Number, uint64) bool, bytes func(protowire.Number, []byte) bool) bool {
+	if max > 63 {
+		return false
+	}
+	var seen uint64
+	for len(m) > 0 {
+		num, typ, n := protowire.ConsumeTag(m)
+		if n < 0 || num < 1 || num > max || n != protowire.SizeTag(num) {
+			return false
+		}
+		m = m[n:]
+		if num != repeated {
+			if seen&(1<<num) != 0 {
+				return false
+			}
+			seen |= 1 << num
+		}
+		switch typ {
+		case protowire.VarintType:
+			v, ok := Varint(&m)
+			if !ok || varint == nil || !varint(num, v) {
+				return false
+			}
+		case protowire.BytesType:
+			v, ok := Bytes(&m)
+			if !ok || bytes == nil || !bytes(num, v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// String converts a proto3 string field's value, which must be valid
+// UTF-8.
+func String(v []byte) (string, bool) {
+	return string(v), utf8.Valid(v)
+}
+
+// Int32 converts an int32 field's varint: a negative value is encoded
+// sign-extended to 64 bits, and anything outside int32 is refused.
+func Int32(v uint64) (int32, bool) {
+	x := int64(v)
+	return int32(x), x >= math.MinInt32 && x <= math.MaxInt32
+}
+
+// Sint32 converts a sint32 field's zigzag varint, refusing one outside
+// 32 bits.
+func Sint32(v uint64) (int32, bool) {
+	return int32(protowire.DecodeZigZag(v)), v <= math.MaxUint32
+}
