@@ -1,6 +1,9 @@
 package wire
 
 import (
+	"slices"
+	"unicode/utf8"
+
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/arbor-coord/arbor/internal/protoscan"
@@ -74,9 +77,7 @@ func decodeServerMessageFast(b []byte) (*ServerMessage, bool) {
 			r.Result = &Response_GetData{GetData: res}
 			return protoscan.Fields(v, 2, 0, nil, func(num protowire.Number, v []byte) bool {
 				if num == 1 {
-					if len(v) > 0 { // as Unmarshal: empty is nil
-						res.Data = append([]byte(nil), v...)
-					}
+					res.Data = fastData(v)
 					return true
 				}
 				res.Stat, ok = fastStat(v)
@@ -123,4 +124,339 @@ func fastStat(m []byte) (*Stat, bool) {
 		return ok
 	}, nil)
 	return st, ok
+}
+
+// maxFastACL bounds the ACL entries of a create the fast path takes: with
+// it, no frame it takes comes near MaxFrameElements.
+const maxFastACL = 64
+
+// decodeRequestFast decodes the requests a member reads most — create,
+// delete, set_data, get_data, exists, get_children and ping — straight
+// from the wire format, as decodeServerMessageFast does for a client: it
+// accepts only frames DecodeRequest accepts, returns what DecodeRequest
+// returns for them (FuzzDecodeRequestFast), and declines the rest.
+func decodeRequestFast(b []byte) (*Request, bool) {
+	if len(b) > MaxFrameBytes {
+		return nil, false
+	}
+	r := &Request{}
+	ok := protoscan.Fields(b, 10, 0, func(num protowire.Number, v uint64) bool {
+		switch num {
+		case 1:
+			r.Id = v
+		case 2:
+			r.Seq = v
+		case 3:
+			r.LowestUnackedSeq = v
+		default:
+			return false
+		}
+		return true
+	}, func(num protowire.Number, v []byte) bool {
+		if r.Op != nil {
+			return false // a second member of the oneof
+		}
+		var ok bool
+		switch num {
+		case 4:
+			var c *Create
+			c, ok = fastCreate(v)
+			r.Op = &Request_Create{Create: c}
+		case 5:
+			d := &Delete{}
+			d.Path, d.Version, _, ok = fastPathDataVersion(v, false)
+			r.Op = &Request_Delete{Delete: d}
+		case 6:
+			s := &SetData{}
+			s.Path, s.Version, s.Data, ok = fastPathDataVersion(v, true)
+			r.Op = &Request_SetData{SetData: s}
+		case 7:
+			g := &GetData{}
+			g.Path, g.Watch, ok = fastPathWatch(v)
+			r.Op = &Request_GetData{GetData: g}
+		case 8:
+			e := &Exists{}
+			e.Path, e.Watch, ok = fastPathWatch(v)
+			r.Op = &Request_Exists{Exists: e}
+		case 9:
+			g := &GetChildren{}
+			g.Path, g.Watch, ok = fastPathWatch(v)
+			r.Op = &Request_GetChildren{GetChildren: g}
+		case 10:
+			r.Op, ok = &Request_Ping{Ping: &Ping{}}, len(v) == 0
+		}
+		return ok
+	})
+	if !ok || r.Op == nil || r.Id == 0 {
+		return nil, false
+	}
+	if r.IsWrite() {
+		ok = r.Seq != 0 && r.LowestUnackedSeq != 0 && r.LowestUnackedSeq <= r.Seq
+	} else {
+		ok = r.Seq == 0 && r.LowestUnackedSeq == 0
+	}
+	if !ok {
+		return nil, false
+	}
+	return r, true
+}
+
+// fastData copies a bytes field's value; empty is nil, as Unmarshal has it.
+func fastData(v []byte) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+// fastBool converts a bool field's varint, refusing anything but 0 and 1.
+func fastBool(v uint64) (bool, bool) { return v == 1, v <= 1 }
+
+func fastCreate(m []byte) (*Create, bool) {
+	c := &Create{}
+	ok := protoscan.Fields(m, 6, 3, func(num protowire.Number, v uint64) bool {
+		ok := true
+		switch num {
+		case 4:
+			var mode int32
+			mode, ok = protoscan.Int32(v)
+			_, known := CreateMode_name[mode]
+			ok = ok && known
+			c.Mode = CreateMode(mode)
+		case 5:
+			c.TtlMs = int64(v)
+		case 6:
+			c.Parents, ok = fastBool(v)
+		default:
+			return false
+		}
+		return ok
+	}, func(num protowire.Number, v []byte) bool {
+		switch num {
+		case 1:
+			var ok bool
+			c.Path, ok = protoscan.String(v)
+			return ok
+		case 2:
+			c.Data = fastData(v)
+			return true
+		case 3:
+			if len(c.Acl) == maxFastACL {
+				return false
+			}
+			a, ok := fastACL(v)
+			c.Acl = append(c.Acl, a)
+			return ok
+		}
+		return false
+	})
+	return c, ok
+}
+
+func fastACL(m []byte) (*ACL, bool) {
+	a := &ACL{}
+	ok := protoscan.Fields(m, 3, 0, func(num protowire.Number, v uint64) bool {
+		var ok bool
+		if num == 1 {
+			a.Perms, ok = protoscan.Int32(v)
+		}
+		return ok
+	}, func(num protowire.Number, v []byte) bool {
+		var ok bool
+		switch num {
+		case 2:
+			a.Scheme, ok = protoscan.String(v)
+		case 3:
+			a.Id, ok = protoscan.String(v)
+		}
+		return ok
+	})
+	return a, ok
+}
+
+// fastPathDataVersion decodes a delete (path 1, version 2) or, withData, a
+// set_data (path 1, data 2, version 3).
+func fastPathDataVersion(m []byte, withData bool) (path string, version int32, data []byte, ok bool) {
+	versionField := protowire.Number(2)
+	if withData {
+		versionField = 3
+	}
+	ok = protoscan.Fields(m, versionField, 0, func(num protowire.Number, v uint64) bool {
+		var ok bool
+		if num == versionField {
+			version, ok = protoscan.Sint32(v)
+		}
+		return ok
+	}, func(num protowire.Number, v []byte) bool {
+		var ok bool
+		switch {
+		case num == 1:
+			path, ok = protoscan.String(v)
+		case num == 2 && withData:
+			data, ok = fastData(v), true
+		}
+		return ok
+	})
+	return path, version, data, ok
+}
+
+// fastPathWatch decodes a get_data, exists or get_children: path 1, watch 2.
+func fastPathWatch(m []byte) (path string, watch bool, ok bool) {
+	ok = protoscan.Fields(m, 2, 0, func(num protowire.Number, v uint64) bool {
+		var ok bool
+		if num == 2 {
+			watch, ok = fastBool(v)
+		}
+		return ok
+	}, func(num protowire.Number, v []byte) bool {
+		var ok bool
+		if num == 1 {
+			path, ok = protoscan.String(v)
+		}
+		return ok
+	})
+	return path, watch, ok
+}
+
+// appendServerMessageFast encodes the messages a member sends most — a
+// Response with no result, or with a create, stat or get_data result —
+// without proto.Marshal's reflection, byte for byte as Marshal would
+// (FuzzAppendServerMessageFast checks), and without the validation and
+// limits AppendServerMessage applies, which such a message passes. It
+// declines anything else, with dst unchanged.
+func appendServerMessageFast(dst []byte, m *ServerMessage) ([]byte, bool) {
+	k, ok := m.GetKind().(*ServerMessage_Response)
+	if !ok || k.Response == nil || m.unknownFields != nil {
+		return dst, false
+	}
+	r := k.Response
+	if (r.Id == 0 && r.Code == 0) || r.unknownFields != nil {
+		return dst, false
+	}
+	var (
+		resNum  protowire.Number
+		resSize int
+		path    string
+		data    []byte
+		st      *Stat
+	)
+	switch res := r.Result.(type) {
+	case nil:
+	case *Response_Create:
+		c := res.Create
+		if c == nil || c.unknownFields != nil || !utf8.ValidString(c.Path) {
+			return dst, false
+		}
+		resNum, path, st = 4, c.Path, c.Stat
+	case *Response_Stat:
+		s := res.Stat
+		if s == nil || s.unknownFields != nil {
+			return dst, false
+		}
+		resNum, st = 5, s.Stat
+	case *Response_GetData:
+		g := res.GetData
+		if g == nil || g.unknownFields != nil {
+			return dst, false
+		}
+		resNum, data, st = 6, g.Data, g.Stat
+	default:
+		return dst, false
+	}
+	statSize := 0
+	if st != nil {
+		if st.unknownFields != nil {
+			return dst, false
+		}
+		statSize = sizeStat(st)
+	}
+	if resNum != 0 {
+		if path != "" {
+			resSize += 1 + protowire.SizeBytes(len(path))
+		}
+		if len(data) > 0 {
+			resSize += 1 + protowire.SizeBytes(len(data))
+		}
+		if st != nil {
+			resSize += 1 + protowire.SizeBytes(statSize)
+		}
+	}
+	size := sizeVarintField(r.Id) + sizeVarintField(protowire.EncodeZigZag(int64(r.Code))) + sizeVarintField(r.Zxid)
+	if resNum != 0 {
+		size += 1 + protowire.SizeBytes(resSize)
+	}
+	total := 1 + protowire.SizeBytes(size)
+	if total > MaxFrameBytes {
+		return dst, false
+	}
+	b := protowire.AppendTag(slices.Grow(dst, total), 1, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	b = appendVarintField(b, 1, r.Id)
+	b = appendVarintField(b, 2, protowire.EncodeZigZag(int64(r.Code)))
+	b = appendVarintField(b, 3, r.Zxid)
+	if resNum == 0 {
+		return b, true
+	}
+	b = protowire.AppendTag(b, resNum, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(resSize))
+	if path != "" {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, path)
+	}
+	if len(data) > 0 {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, data)
+	}
+	if st != nil {
+		statNum := protowire.Number(2)
+		if resNum == 5 {
+			statNum = 1
+		}
+		b = protowire.AppendTag(b, statNum, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(statSize))
+		b = appendStat(b, st)
+	}
+	return b, true
+}
+
+// sizeVarintField is the size of a varint field numbered below 16 with
+// value v, 0 for the default value (which proto3 leaves out).
+func sizeVarintField(v uint64) int {
+	if v == 0 {
+		return 0
+	}
+	return 1 + protowire.SizeVarint(v)
+}
+
+func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), v)
+}
+
+// statFields is a Stat's fields in field-number order, as varints (an
+// int32 sign-extended, as proto3 encodes it).
+func statFields(st *Stat) [11]uint64 {
+	return [11]uint64{
+		uint64(st.Czxid), uint64(st.Mzxid), uint64(st.Ctime), uint64(st.Mtime),
+		uint64(int64(st.Version)), uint64(int64(st.Cversion)), uint64(int64(st.Aversion)),
+		uint64(st.EphemeralOwner), uint64(int64(st.DataLength)), uint64(int64(st.NumChildren)),
+		uint64(st.Pzxid),
+	}
+}
+
+func sizeStat(st *Stat) int {
+	n := 0
+	for _, v := range statFields(st) {
+		n += sizeVarintField(v)
+	}
+	return n
+}
+
+func appendStat(b []byte, st *Stat) []byte {
+	for i, v := range statFields(st) {
+		b = appendVarintField(b, protowire.Number(i+1), v)
+	}
+	return b
 }

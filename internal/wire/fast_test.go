@@ -2,6 +2,7 @@ package wire
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -135,5 +136,186 @@ func BenchmarkDecodeServerMessagePaths(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// FuzzDecodeRequestFast checks the member's fast path against the general
+// one, as FuzzDecodeServerMessageFast does the client's.
+func FuzzDecodeRequestFast(f *testing.F) {
+	for _, r := range sampleRequests() {
+		b := mustEncode(EncodeRequest(r))
+		f.Add(b)
+		f.Add(b[:len(b)/2])
+	}
+	for _, b := range fastEdgeRequests() {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := decodeRequestFast(b)
+		if !ok {
+			return
+		}
+		general, err := decodeRequestGeneral(b)
+		if err != nil {
+			t.Fatalf("the fast path accepted %x as %v; the general path refuses it: %v", b, fast, err)
+		}
+		if !proto.Equal(fast, general) {
+			t.Fatalf("%x: fast path %v, general path %v", b, fast, general)
+		}
+	})
+}
+
+// fastEdgeRequests are requests near the fast path's edges, each refused
+// by one of its rules or by the general path, except those named "ok ...".
+func fastEdgeRequests() map[string][]byte {
+	msg := func(fields ...[]byte) []byte {
+		var m []byte
+		for _, f := range fields {
+			m = append(m, f...)
+		}
+		return m
+	}
+	varint := func(num protowire.Number, v uint64) []byte {
+		return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
+	}
+	bytes := func(num protowire.Number, v []byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), v)
+	}
+	acl := bytes(3, msg(varint(1, 31), bytes(2, []byte("world")), bytes(3, []byte("anyone"))))
+	manyACL := func(n int) []byte {
+		var m []byte
+		for range n {
+			m = append(m, acl...)
+		}
+		return m
+	}
+	return map[string][]byte{
+		"ok get_data watch":      msg(varint(1, 4), bytes(7, msg(bytes(1, []byte("/a")), varint(2, 1)))),
+		"ok set_data any":        msg(varint(1, 4), varint(2, 3), varint(3, 1), bytes(6, msg(bytes(1, []byte("/a")), varint(3, 1)))),
+		"ok create 64 acl":       msg(varint(1, 4), varint(2, 1), varint(3, 1), bytes(4, msg(bytes(1, []byte("/a")), manyACL(64)))),
+		"ok explicit zero seq":   msg(varint(1, 4), varint(2, 0), bytes(10, nil)),
+		"create 65 acl":          msg(varint(1, 4), varint(2, 1), varint(3, 1), bytes(4, msg(bytes(1, []byte("/a")), manyACL(65)))),
+		"id 0":                   msg(bytes(10, nil)),
+		"no op":                  msg(varint(1, 4)),
+		"write without seq":      msg(varint(1, 4), bytes(5, bytes(1, []byte("/a")))),
+		"lowest past seq":        msg(varint(1, 4), varint(2, 2), varint(3, 3), bytes(5, bytes(1, []byte("/a")))),
+		"read with seq":          msg(varint(1, 4), varint(2, 2), bytes(8, bytes(1, []byte("/a")))),
+		"watch 2":                msg(varint(1, 4), bytes(8, msg(bytes(1, []byte("/a")), varint(2, 2)))),
+		"unknown mode":           msg(varint(1, 4), varint(2, 1), varint(3, 1), bytes(4, msg(bytes(1, []byte("/a")), varint(4, 7)))),
+		"negative mode":          msg(varint(1, 4), varint(2, 1), varint(3, 1), bytes(4, msg(bytes(1, []byte("/a")), varint(4, math.MaxUint64)))),
+		"version past sint32":    msg(varint(1, 4), varint(2, 1), varint(3, 1), bytes(5, msg(bytes(1, []byte("/a")), varint(2, math.MaxUint32+1)))),
+		"ping with a field":      msg(varint(1, 4), bytes(10, varint(1, 1))),
+		"two ops":                msg(varint(1, 4), bytes(10, nil), bytes(8, bytes(1, []byte("/a")))),
+		"bad UTF-8 scheme":       msg(varint(1, 4), varint(2, 1), varint(3, 1), bytes(4, bytes(3, bytes(2, []byte{0xc0})))),
+		"acl perms over int32":   msg(varint(1, 4), varint(2, 1), varint(3, 1), bytes(4, bytes(3, varint(1, math.MaxUint32)))),
+		"sync (not on the path)": msg(varint(1, 4), bytes(14, nil)),
+	}
+}
+
+// TestDecodeRequestFastCoverage: the fast path takes the requests it is
+// for, and declines the rest to the general path.
+func TestDecodeRequestFastCoverage(t *testing.T) {
+	taken := map[string]bool{
+		"create": true, "create-ttl": true, "create-eph": true, "delete": true, "set-data": true,
+		"get-data": true, "exists": true, "children": true, "ping": true,
+	}
+	samples := sampleRequests()
+	for _, name := range sampleNames(samples) {
+		b := mustEncode(EncodeRequest(samples[name]))
+		r, ok := decodeRequestFast(b)
+		if ok != taken[name] {
+			t.Errorf("%s: fast path took it: %v, want %v", name, ok, taken[name])
+			continue
+		}
+		if ok && !proto.Equal(r, samples[name]) {
+			t.Errorf("%s: fast path decoded %v, want %v", name, r, samples[name])
+		}
+	}
+	edges := fastEdgeRequests()
+	for _, name := range sampleNames(edges) {
+		b := edges[name]
+		fast, ok := decodeRequestFast(b)
+		general, err := decodeRequestGeneral(b)
+		want := strings.HasPrefix(name, "ok ")
+		switch {
+		case ok && err != nil:
+			t.Errorf("%s: the fast path accepted what the general path refuses (%v)", name, err)
+		case ok && !proto.Equal(fast, general):
+			t.Errorf("%s: fast %v, general %v", name, fast, general)
+		case ok != want:
+			t.Errorf("%s: taken %v, want %v", name, ok, want)
+		}
+	}
+}
+
+// FuzzAppendServerMessageFast checks that the fast encoder writes what
+// the general one writes, byte for byte, for every message it takes; the
+// fuzzer picks the response's fields and its result's kind.
+func FuzzAppendServerMessageFast(f *testing.F) {
+	f.Add(uint64(7), int32(0), uint64(9), uint8(6), "/a", []byte("data"), int64(5), int32(-1), true)
+	f.Add(uint64(0), int32(-101), uint64(0), uint8(0), "", []byte(nil), int64(0), int32(0), false)
+	f.Add(uint64(1), int32(0), uint64(1<<40), uint8(4), "/x/y-0000000001", []byte(nil), int64(-1), int32(math.MaxInt32), true)
+	f.Add(uint64(1), int32(0), uint64(1), uint8(5), "\xff", []byte{}, int64(math.MinInt64), int32(math.MinInt32), true)
+	f.Fuzz(func(t *testing.T, id uint64, code int32, zxid uint64, kind uint8, path string, data []byte, i64 int64, i32 int32, withStat bool) {
+		var st *Stat
+		if withStat {
+			st = &Stat{Czxid: i64, Mzxid: i64 / 2, Ctime: int64(i32), Mtime: 0, Version: i32, Cversion: -i32,
+				Aversion: 1, EphemeralOwner: i64 ^ 0x55, DataLength: int32(len(data)), NumChildren: i32 / 3, Pzxid: int64(zxid)}
+		}
+		r := &Response{Id: id, Code: code, Zxid: zxid}
+		switch kind % 8 {
+		case 4:
+			r.Result = &Response_Create{Create: &CreateResult{Path: path, Stat: st}}
+		case 5:
+			r.Result = &Response_Stat{Stat: &StatResult{Stat: st}}
+		case 6:
+			r.Result = &Response_GetData{GetData: &GetDataResult{Data: data, Stat: st}}
+		case 7:
+			r.Result = &Response_GetChildren{GetChildren: &GetChildrenResult{Children: []string{path}, Stat: st}}
+		}
+		m := &ServerMessage{Kind: &ServerMessage_Response{Response: r}}
+		prefix := []byte("kept")
+		fast, ok := appendServerMessageFast(prefix, m)
+		general, err := appendServerMessageGeneral(prefix, m)
+		if !ok {
+			if string(fast) != "kept" {
+				t.Fatalf("declined, but dst changed to %x", fast)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("the fast path encoded %v; the general path refuses it: %v", m, err)
+		}
+		if string(fast) != string(general) {
+			t.Fatalf("%v:\nfast    %x\ngeneral %x", m, fast, general)
+		}
+	})
+}
+
+// TestAppendServerMessageFastCoverage: the fast encoder takes the
+// responses it is for, writing what Marshal writes, and declines the rest.
+func TestAppendServerMessageFastCoverage(t *testing.T) {
+	taken := map[string]bool{
+		"create": true, "create-nonode": true, "delete": true, "set-data": true,
+		"get-data": true, "get-data-empty": true, "auth-failed": true, "unattributable": true,
+	}
+	samples := sampleServerMessages()
+	for _, name := range sampleNames(samples) {
+		fast, ok := appendServerMessageFast(nil, samples[name])
+		if ok != taken[name] {
+			t.Errorf("%s: fast path took it: %v, want %v", name, ok, taken[name])
+			continue
+		}
+		if general := mustEncode(appendServerMessageGeneral(nil, samples[name])); ok && string(fast) != string(general) {
+			t.Errorf("%s: fast %x, general %x", name, fast, general)
+		}
+	}
+	bad := &ServerMessage{Kind: &ServerMessage_Response{Response: &Response{Id: 1,
+		Result: &Response_Create{Create: &CreateResult{Path: "\xff"}}}}}
+	if _, ok := appendServerMessageFast(nil, bad); ok {
+		t.Error("took a path that is not UTF-8")
+	}
+	if _, err := AppendServerMessage(nil, bad); err == nil {
+		t.Error("AppendServerMessage encoded a path that is not UTF-8")
 	}
 }

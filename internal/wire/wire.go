@@ -80,6 +80,15 @@ func EncodeRequest(r *Request) ([]byte, error) {
 // path, an ACL or a version is for the server to judge (paths with
 // internal/zpath). The result does not alias b.
 func DecodeRequest(b []byte) (*Request, error) {
+	if r, ok := decodeRequestFast(b); ok {
+		return r, nil
+	}
+	return decodeRequestGeneral(b)
+}
+
+// decodeRequestGeneral is DecodeRequest for every frame: the schema scan,
+// unmarshal and validation.
+func decodeRequestGeneral(b []byte) (*Request, error) {
 	if err := scanFrame(b, requestSchema()); err != nil {
 		return nil, fmt.Errorf("wire: decode request: %w", err)
 	}
@@ -103,6 +112,15 @@ func EncodeServerMessage(m *ServerMessage) ([]byte, error) {
 // so that a writer can reuse one buffer for its frames. On an error it
 // returns dst unchanged.
 func AppendServerMessage(dst []byte, m *ServerMessage) ([]byte, error) {
+	if b, ok := appendServerMessageFast(dst, m); ok {
+		return b, nil
+	}
+	return appendServerMessageGeneral(dst, m)
+}
+
+// appendServerMessageGeneral is AppendServerMessage for every message:
+// validation, Marshal and the limits.
+func appendServerMessageGeneral(dst []byte, m *ServerMessage) ([]byte, error) {
 	if err := validateServerMessage(m); err != nil {
 		return dst, fmt.Errorf("wire: encode server message: %w", err)
 	}
