@@ -371,12 +371,7 @@ func appendServerMessageFast(dst []byte, m *ServerMessage) ([]byte, bool) {
 		statSize = sizeStat(st)
 	}
 	if resNum != 0 {
-		if path != "" {
-			resSize += 1 + protowire.SizeBytes(len(path))
-		}
-		if len(data) > 0 {
-			resSize += 1 + protowire.SizeBytes(len(data))
-		}
+		resSize = sizeStringField(path) + sizeBytesField(data)
 		if st != nil {
 			resSize += 1 + protowire.SizeBytes(statSize)
 		}
@@ -399,14 +394,8 @@ func appendServerMessageFast(dst []byte, m *ServerMessage) ([]byte, bool) {
 	}
 	b = protowire.AppendTag(b, resNum, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(resSize))
-	if path != "" {
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendString(b, path)
-	}
-	if len(data) > 0 {
-		b = protowire.AppendTag(b, 1, protowire.BytesType)
-		b = protowire.AppendBytes(b, data)
-	}
+	b = appendStringField(b, 1, path) // a create's
+	b = appendBytesField(b, 1, data)  // a get_data's
 	if st != nil {
 		statNum := protowire.Number(2)
 		if resNum == 5 {
@@ -459,4 +448,165 @@ func appendStat(b []byte, st *Stat) []byte {
 		b = appendVarintField(b, protowire.Number(i+1), v)
 	}
 	return b
+}
+
+// encodeRequestFast encodes the requests a client sends most — create,
+// delete, set_data, get_data, exists, get_children and ping — byte for
+// byte as proto.Marshal would (FuzzEncodeRequestFast checks), for a
+// request that EncodeRequest's validation would pass; it declines anything
+// else (including what validation would refuse, so that the general path
+// words the error).
+func encodeRequestFast(r *Request) ([]byte, bool) {
+	if r == nil || r.Id == 0 || r.unknownFields != nil {
+		return nil, false
+	}
+	if r.IsWrite() {
+		if r.Seq == 0 || r.LowestUnackedSeq == 0 || r.LowestUnackedSeq > r.Seq {
+			return nil, false
+		}
+	} else if r.Seq != 0 || r.LowestUnackedSeq != 0 {
+		return nil, false
+	}
+	var (
+		num  protowire.Number
+		size int
+		ok   bool
+	)
+	switch op := r.Op.(type) {
+	case *Request_Create:
+		num = 4
+		size, ok = sizeCreate(op.Create)
+	case *Request_Delete:
+		if d := op.Delete; d != nil && d.unknownFields == nil && utf8.ValidString(d.Path) {
+			num, size, ok = 5, sizeStringField(d.Path)+sizeVarintField(protowire.EncodeZigZag(int64(d.Version))), true
+		}
+	case *Request_SetData:
+		if s := op.SetData; s != nil && s.unknownFields == nil && utf8.ValidString(s.Path) {
+			num, size, ok = 6, sizeStringField(s.Path)+sizeBytesField(s.Data)+sizeVarintField(protowire.EncodeZigZag(int64(s.Version))), true
+		}
+	case *Request_GetData:
+		if g := op.GetData; g != nil && g.unknownFields == nil {
+			num, size, ok = 7, sizePathWatch(g.Path, g.Watch), utf8.ValidString(g.Path)
+		}
+	case *Request_Exists:
+		if e := op.Exists; e != nil && e.unknownFields == nil {
+			num, size, ok = 8, sizePathWatch(e.Path, e.Watch), utf8.ValidString(e.Path)
+		}
+	case *Request_GetChildren:
+		if g := op.GetChildren; g != nil && g.unknownFields == nil {
+			num, size, ok = 9, sizePathWatch(g.Path, g.Watch), utf8.ValidString(g.Path)
+		}
+	case *Request_Ping:
+		num, ok = 10, op.Ping != nil && op.Ping.unknownFields == nil
+	}
+	if !ok {
+		return nil, false
+	}
+	total := sizeVarintField(r.Id) + sizeVarintField(r.Seq) + sizeVarintField(r.LowestUnackedSeq) + 1 + protowire.SizeBytes(size)
+	if total > MaxFrameBytes {
+		return nil, false
+	}
+	b := make([]byte, 0, total)
+	b = appendVarintField(b, 1, r.Id)
+	b = appendVarintField(b, 2, r.Seq)
+	b = appendVarintField(b, 3, r.LowestUnackedSeq)
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	switch op := r.Op.(type) {
+	case *Request_Create:
+		c := op.Create
+		b = appendStringField(b, 1, c.Path)
+		b = appendBytesField(b, 2, c.Data)
+		for _, a := range c.Acl {
+			b = protowire.AppendTag(b, 3, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(sizeACL(a)))
+			b = appendVarintField(b, 1, uint64(int64(a.Perms)))
+			b = appendStringField(b, 2, a.Scheme)
+			b = appendStringField(b, 3, a.Id)
+		}
+		b = appendVarintField(b, 4, uint64(int64(c.Mode)))
+		b = appendVarintField(b, 5, uint64(c.TtlMs))
+		b = appendVarintField(b, 6, boolVarint(c.Parents))
+	case *Request_Delete:
+		b = appendStringField(b, 1, op.Delete.Path)
+		b = appendVarintField(b, 2, protowire.EncodeZigZag(int64(op.Delete.Version)))
+	case *Request_SetData:
+		b = appendStringField(b, 1, op.SetData.Path)
+		b = appendBytesField(b, 2, op.SetData.Data)
+		b = appendVarintField(b, 3, protowire.EncodeZigZag(int64(op.SetData.Version)))
+	case *Request_GetData:
+		b = appendPathWatch(b, op.GetData.Path, op.GetData.Watch)
+	case *Request_Exists:
+		b = appendPathWatch(b, op.Exists.Path, op.Exists.Watch)
+	case *Request_GetChildren:
+		b = appendPathWatch(b, op.GetChildren.Path, op.GetChildren.Watch)
+	}
+	return b, true
+}
+
+func sizeCreate(c *Create) (int, bool) {
+	if c == nil || c.unknownFields != nil || !utf8.ValidString(c.Path) {
+		return 0, false
+	}
+	if _, known := CreateMode_name[int32(c.Mode)]; !known {
+		return 0, false
+	}
+	n := sizeStringField(c.Path) + sizeBytesField(c.Data) +
+		sizeVarintField(uint64(int64(c.Mode))) + sizeVarintField(uint64(c.TtlMs)) + sizeVarintField(boolVarint(c.Parents))
+	for _, a := range c.Acl {
+		if a == nil || a.unknownFields != nil || !utf8.ValidString(a.Scheme) || !utf8.ValidString(a.Id) {
+			return 0, false
+		}
+		n += 1 + protowire.SizeBytes(sizeACL(a))
+	}
+	return n, true
+}
+
+func sizeACL(a *ACL) int {
+	return sizeVarintField(uint64(int64(a.Perms))) + sizeStringField(a.Scheme) + sizeStringField(a.Id)
+}
+
+func sizePathWatch(path string, watch bool) int {
+	return sizeStringField(path) + sizeVarintField(boolVarint(watch))
+}
+
+func appendPathWatch(b []byte, path string, watch bool) []byte {
+	return appendVarintField(appendStringField(b, 1, path), 2, boolVarint(watch))
+}
+
+func boolVarint(v bool) uint64 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// sizeStringField is the size of a string field numbered below 16, 0 for
+// the empty string (which proto3 leaves out); likewise sizeBytesField.
+func sizeStringField(s string) int {
+	if s == "" {
+		return 0
+	}
+	return 1 + protowire.SizeBytes(len(s))
+}
+
+func sizeBytesField(v []byte) int {
+	if len(v) == 0 {
+		return 0
+	}
+	return 1 + protowire.SizeBytes(len(v))
+}
+
+func appendStringField(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s)
+}
+
+func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	return protowire.AppendBytes(protowire.AppendTag(b, num, protowire.BytesType), v)
 }

@@ -319,3 +319,91 @@ func TestAppendServerMessageFastCoverage(t *testing.T) {
 		t.Error("AppendServerMessage encoded a path that is not UTF-8")
 	}
 }
+
+// FuzzEncodeRequestFast checks that the fast encoder writes what the
+// general one writes, byte for byte, for every request it takes, and
+// takes none that the general one refuses.
+func FuzzEncodeRequestFast(f *testing.F) {
+	f.Add(uint8(4), uint64(2), uint64(1), uint64(1), "/a", []byte("x"), int32(-1), false, int32(2), int64(0), uint8(1), int32(31), "world", "anyone")
+	f.Add(uint8(7), uint64(9), uint64(0), uint64(0), "/a/b", []byte(nil), int32(0), true, int32(0), int64(0), uint8(0), int32(0), "", "")
+	f.Add(uint8(6), uint64(3), uint64(5), uint64(2), "/c", []byte{}, int32(7), false, int32(0), int64(0), uint8(0), int32(0), "", "")
+	f.Add(uint8(4), uint64(1), uint64(1), uint64(1), "/t", []byte("v"), int32(0), true, int32(5), int64(1000), uint8(2), int32(-1), "digest", "u:\xff")
+	f.Add(uint8(10), uint64(1), uint64(0), uint64(0), "", []byte(nil), int32(0), false, int32(9), int64(-1), uint8(0), int32(0), "", "")
+	f.Fuzz(func(t *testing.T, kind uint8, id, seq, lowest uint64, path string, data []byte, version int32, flag bool,
+		mode int32, ttl int64, nACL uint8, perms int32, scheme, aclID string) {
+		r := &Request{Id: id, Seq: seq, LowestUnackedSeq: lowest}
+		switch kind % 12 {
+		case 4:
+			c := &Create{Path: path, Data: data, Mode: CreateMode(mode), TtlMs: ttl, Parents: flag}
+			for i := range int(nACL % 5) {
+				if i == 3 && perms == 77 {
+					c.Acl = append(c.Acl, nil)
+					continue
+				}
+				c.Acl = append(c.Acl, &ACL{Perms: perms + int32(i), Scheme: scheme, Id: aclID})
+			}
+			r.Op = &Request_Create{Create: c}
+		case 5:
+			r.Op = &Request_Delete{Delete: &Delete{Path: path, Version: version}}
+		case 6:
+			r.Op = &Request_SetData{SetData: &SetData{Path: path, Data: data, Version: version}}
+		case 7:
+			r.Op = &Request_GetData{GetData: &GetData{Path: path, Watch: flag}}
+		case 8:
+			r.Op = &Request_Exists{Exists: &Exists{Path: path, Watch: flag}}
+		case 9:
+			r.Op = &Request_GetChildren{GetChildren: &GetChildren{Path: path, Watch: flag}}
+		case 10:
+			r.Op = &Request_Ping{Ping: &Ping{}}
+		case 11:
+			r.Op = &Request_Sync{Sync: &Sync{Path: path}}
+		}
+		fast, ok := encodeRequestFast(r)
+		general, err := encodeRequestGeneral(r)
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("the fast path encoded %v; the general path refuses it: %v", r, err)
+		}
+		if string(fast) != string(general) {
+			t.Fatalf("%v:\nfast    %x\ngeneral %x", r, fast, general)
+		}
+	})
+}
+
+// TestEncodeRequestFastCoverage: the fast encoder takes the requests it
+// is for, writing what Marshal writes, and declines the rest.
+func TestEncodeRequestFastCoverage(t *testing.T) {
+	taken := map[string]bool{
+		"create": true, "create-ttl": true, "create-eph": true, "delete": true, "set-data": true,
+		"get-data": true, "exists": true, "children": true, "ping": true,
+	}
+	samples := sampleRequests()
+	for _, name := range sampleNames(samples) {
+		fast, ok := encodeRequestFast(samples[name])
+		if ok != taken[name] {
+			t.Errorf("%s: fast path took it: %v, want %v", name, ok, taken[name])
+			continue
+		}
+		if general := mustEncode(encodeRequestGeneral(samples[name])); ok && string(fast) != string(general) {
+			t.Errorf("%s: fast %x, general %x", name, fast, general)
+		}
+	}
+	for name, r := range map[string]*Request{
+		"id 0":              {Op: &Request_Ping{Ping: &Ping{}}},
+		"write without seq": {Id: 1, Op: &Request_Delete{Delete: &Delete{Path: "/a"}}},
+		"read with seq":     {Id: 1, Seq: 1, LowestUnackedSeq: 1, Op: &Request_Exists{Exists: &Exists{Path: "/a"}}},
+		"unknown mode":      {Id: 1, Seq: 1, LowestUnackedSeq: 1, Op: &Request_Create{Create: &Create{Path: "/a", Mode: 99}}},
+		"nil acl entry":     {Id: 1, Seq: 1, LowestUnackedSeq: 1, Op: &Request_Create{Create: &Create{Path: "/a", Acl: []*ACL{nil}}}},
+		"path not UTF-8":    {Id: 1, Op: &Request_GetData{GetData: &GetData{Path: "\xff"}}},
+		"nil op":            {Id: 1, Op: &Request_GetData{}},
+	} {
+		if _, ok := encodeRequestFast(r); ok {
+			t.Errorf("%s: taken", name)
+		}
+		if _, err := EncodeRequest(r); err == nil {
+			t.Errorf("%s: EncodeRequest accepted it", name)
+		}
+	}
+}

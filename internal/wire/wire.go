@@ -62,6 +62,15 @@ var ErrTooLarge = errors.New("wire: frame too large")
 // EncodeRequest validates r as DecodeRequest would and returns its binary
 // encoding, one frame of SubprotocolProto.
 func EncodeRequest(r *Request) ([]byte, error) {
+	if b, ok := encodeRequestFast(r); ok {
+		return b, nil
+	}
+	return encodeRequestGeneral(r)
+}
+
+// encodeRequestGeneral is EncodeRequest for every request: validation,
+// Marshal and the limits.
+func encodeRequestGeneral(r *Request) ([]byte, error) {
 	if err := validateRequest(r); err != nil {
 		return nil, fmt.Errorf("wire: encode request: %w", err)
 	}
