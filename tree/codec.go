@@ -64,6 +64,15 @@ func EncodeCommand(c *Command) ([]byte, error) {
 	if c == nil {
 		return nil, errors.New("tree: encode command: nil command")
 	}
+	if b, ok := encodeFast(c); ok {
+		return b, nil
+	}
+	return encodeGeneral(c)
+}
+
+// encodeGeneral is EncodeCommand for every command: the conversion to
+// protobuf messages, Marshal and the limits.
+func encodeGeneral(c *Command) ([]byte, error) {
 	if len(c.Identities) > MaxIdentities {
 		return nil, fmt.Errorf("tree: encode command: %d identities, more than MaxIdentities (%d)", len(c.Identities), MaxIdentities)
 	}

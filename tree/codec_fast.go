@@ -2,6 +2,7 @@ package tree
 
 import (
 	"math"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -237,4 +238,129 @@ func fastPathVersion(m []byte, withData bool) (p string, data []byte, version in
 		return ok
 	})
 	return p, data, version, ok
+}
+
+// encodeFast encodes the commands a client's writes usually become — a
+// Create, SetData, Delete or Check with its session, identities and Seq —
+// byte for byte as EncodeCommand's general path (proto.Marshal) does,
+// without building the protobuf messages first. It declines anything
+// else, and anything the general path would refuse, which then decides and
+// words the error (FuzzEncodeFast checks both).
+func encodeFast(c *Command) ([]byte, bool) {
+	if c == nil || len(c.Identities) > MaxIdentities {
+		return nil, false
+	}
+	var (
+		num    protowire.Number
+		opSize int
+	)
+	switch op := c.Op.(type) {
+	case *Create:
+		if op == nil || !op.Mode.Valid() || len(op.ACL) > min(MaxACLEntries, MaxCommandACLEntries) || !utf8.ValidString(op.Path) {
+			return nil, false
+		}
+		num, opSize = 8, protoscan.SizeBytesField(1, len(op.Path))+protoscan.SizeBytesField(2, len(op.Data))+
+			protoscan.SizeVarintField(4, uint64(op.Mode))+protoscan.SizeVarintField(5, uint64(op.TTLMs))+protoscan.SizeVarintField(6, boolVarint(op.Parents))
+		for _, a := range op.ACL {
+			if !utf8.ValidString(a.Scheme) || !utf8.ValidString(a.ID) {
+				return nil, false
+			}
+			opSize += protoscan.SizeMessageField(3, sizeACL(a))
+		}
+	case *Delete:
+		if op == nil || !utf8.ValidString(op.Path) {
+			return nil, false
+		}
+		num, opSize = 9, sizePathVersion(op.Path, nil, op.Version, 2)
+	case *SetData:
+		if op == nil || !utf8.ValidString(op.Path) {
+			return nil, false
+		}
+		num, opSize = 10, sizePathVersion(op.Path, op.Data, op.Version, 3)
+	case *Check:
+		if op == nil || !utf8.ValidString(op.Path) {
+			return nil, false
+		}
+		num, opSize = 11, sizePathVersion(op.Path, nil, op.Version, 2)
+	default:
+		return nil, false
+	}
+	size := protoscan.SizeVarintField(1, CommandFormat) + protoscan.SizeVarintField(2, c.ID.Member) + protoscan.SizeVarintField(3, c.ID.Seq) +
+		protoscan.SizeVarintField(4, uint64(c.Session)) + protoscan.SizeVarintField(5, uint64(c.TimeMs)) +
+		protoscan.SizeVarintField(7, boolVarint(c.System)) + protoscan.SizeMessageField(num, opSize) +
+		protoscan.SizeVarintField(17, c.Seq) + protoscan.SizeVarintField(18, c.LowestUnacked)
+	for _, id := range c.Identities {
+		if !utf8.ValidString(id.Scheme) || !utf8.ValidString(id.ID) {
+			return nil, false
+		}
+		size += protoscan.SizeMessageField(6, sizeIdentity(id))
+	}
+	if size > MaxCommandBytes {
+		return nil, false
+	}
+	b := make([]byte, 0, size)
+	b = protoscan.AppendVarintField(b, 1, CommandFormat)
+	b = protoscan.AppendVarintField(b, 2, c.ID.Member)
+	b = protoscan.AppendVarintField(b, 3, c.ID.Seq)
+	b = protoscan.AppendVarintField(b, 4, uint64(c.Session))
+	b = protoscan.AppendVarintField(b, 5, uint64(c.TimeMs))
+	for _, id := range c.Identities {
+		b = protoscan.AppendMessageHeader(b, 6, sizeIdentity(id))
+		b = protoscan.AppendStringField(b, 1, id.Scheme)
+		b = protoscan.AppendStringField(b, 2, id.ID)
+	}
+	b = protoscan.AppendVarintField(b, 7, boolVarint(c.System))
+	// Marshal writes the op, a oneof, after the other fields.
+	b = protoscan.AppendVarintField(b, 17, c.Seq)
+	b = protoscan.AppendVarintField(b, 18, c.LowestUnacked)
+	b = protoscan.AppendMessageHeader(b, num, opSize)
+	switch op := c.Op.(type) {
+	case *Create:
+		b = protoscan.AppendStringField(b, 1, op.Path)
+		b = protoscan.AppendBytesField(b, 2, op.Data)
+		for _, a := range op.ACL {
+			b = protoscan.AppendMessageHeader(b, 3, sizeACL(a))
+			b = protoscan.AppendVarintField(b, 1, uint64(int64(int32(a.Perms))))
+			b = protoscan.AppendStringField(b, 2, a.Scheme)
+			b = protoscan.AppendStringField(b, 3, a.ID)
+		}
+		b = protoscan.AppendVarintField(b, 4, uint64(op.Mode))
+		b = protoscan.AppendVarintField(b, 5, uint64(op.TTLMs))
+		b = protoscan.AppendVarintField(b, 6, boolVarint(op.Parents))
+	case *Delete:
+		b = appendPathVersion(b, op.Path, nil, op.Version, 2)
+	case *SetData:
+		b = appendPathVersion(b, op.Path, op.Data, op.Version, 3)
+	case *Check:
+		b = appendPathVersion(b, op.Path, nil, op.Version, 2)
+	}
+	return b, true
+}
+
+func sizeACL(a ACL) int {
+	return protoscan.SizeVarintField(1, uint64(int64(int32(a.Perms)))) + protoscan.SizeBytesField(2, len(a.Scheme)) + protoscan.SizeBytesField(3, len(a.ID))
+}
+
+func sizeIdentity(id Identity) int {
+	return protoscan.SizeBytesField(1, len(id.Scheme)) + protoscan.SizeBytesField(2, len(id.ID))
+}
+
+// sizePathVersion and appendPathVersion encode a Delete or Check (path 1,
+// version 2) or a SetData (path 1, data 2, version 3).
+func sizePathVersion(path string, data []byte, version int32, versionField protowire.Number) int {
+	return protoscan.SizeBytesField(1, len(path)) + protoscan.SizeBytesField(2, len(data)) +
+		protoscan.SizeVarintField(versionField, protowire.EncodeZigZag(int64(version)))
+}
+
+func appendPathVersion(b []byte, path string, data []byte, version int32, versionField protowire.Number) []byte {
+	b = protoscan.AppendStringField(b, 1, path)
+	b = protoscan.AppendBytesField(b, 2, data)
+	return protoscan.AppendVarintField(b, versionField, protowire.EncodeZigZag(int64(version)))
+}
+
+func boolVarint(v bool) uint64 {
+	if v {
+		return 1
+	}
+	return 0
 }

@@ -732,3 +732,96 @@ func FuzzDecodeFast(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEncodeFast checks that the fast encoder writes what the general one
+// writes, byte for byte, for every command it takes, and takes none that
+// the general one refuses. The fuzzer picks the command's fields.
+func FuzzEncodeFast(f *testing.F) {
+	f.Add(uint8(0), uint64(1), uint64(2), int64(3), int64(1700000000000), uint8(1), "/a", []byte("v"), int32(-1), uint8(2), int32(31), "world", "anyone", uint64(4), uint64(3), false)
+	f.Add(uint8(1), uint64(0), uint64(0), int64(-5), int64(0), uint8(0), "", []byte(nil), int32(0), uint8(0), int32(0), "", "", uint64(0), uint64(0), true)
+	f.Add(uint8(2), uint64(1), uint64(1), int64(1), int64(1), uint8(3), "/\xff", []byte("x"), int32(7), uint8(9), int32(-1), "digest", "u:p", uint64(1), uint64(1), false)
+	f.Add(uint8(3), uint64(1), uint64(1), int64(1), int64(1), uint8(70), "/c", []byte(nil), int32(2), uint8(1), int32(1), "d", "\xc0", uint64(1), uint64(1), true)
+	f.Fuzz(func(t *testing.T, kind uint8, member, reqSeq uint64, session, timeMs int64, nIDs uint8, path string, data []byte,
+		version int32, mode uint8, perms int32, scheme, id string, seq, lowest uint64, flag bool) {
+		c := &Command{ID: RequestID{Member: member, Seq: reqSeq}, Session: session, TimeMs: timeMs, System: flag, Seq: seq, LowestUnacked: lowest}
+		for i := range int(nIDs) {
+			c.Identities = append(c.Identities, Identity{Scheme: scheme, ID: id + string(rune('a'+i%26))})
+		}
+		switch kind % 6 {
+		case 0:
+			cr := &Create{Path: path, Data: data, Mode: Mode(mode), TTLMs: timeMs / 7, Parents: !flag}
+			for i := range int(mode % 5) {
+				cr.ACL = append(cr.ACL, ACL{Perms: Perm(perms) + Perm(i), Scheme: scheme, ID: id})
+			}
+			c.Op = cr
+		case 1:
+			c.Op = &Delete{Path: path, Version: version}
+		case 2:
+			c.Op = &SetData{Path: path, Data: data, Version: version}
+		case 3:
+			c.Op = &Check{Path: path, Version: version}
+		case 4:
+			c.Op = &Reap{Path: path}
+		}
+		fast, ok := encodeFast(c)
+		if !ok {
+			return
+		}
+		general, err := encodeGeneral(c)
+		if err != nil {
+			t.Fatalf("the fast path encoded what the general path refuses (%v):\n%s", err, describeCommand(c))
+		}
+		if !bytes.Equal(fast, general) {
+			t.Fatalf("%s:\nfast    %x\ngeneral %x", describeCommand(c), fast, general)
+		}
+	})
+}
+
+// TestEncodeFastCoverage: the fast encoder takes the commands it is for,
+// writing what the general path writes, and declines the rest.
+func TestEncodeFastCoverage(t *testing.T) {
+	taken, declined := 0, 0
+	for _, tc := range codecCases() {
+		fast, ok := encodeFast(tc.cmd)
+		general, err := encodeGeneral(tc.cmd)
+		switch tc.cmd.Op.(type) {
+		case *Create, *Delete, *SetData, *Check:
+			if !ok && err == nil && len(tc.cmd.Identities) <= MaxIdentities {
+				t.Errorf("%s: declined", tc.name)
+			}
+		default:
+			if ok {
+				t.Errorf("%s: taken", tc.name)
+			}
+		}
+		if ok {
+			taken++
+			if err != nil || !bytes.Equal(fast, general) {
+				t.Errorf("%s: fast %x, general %x (%v)", tc.name, fast, general, err)
+			}
+		} else {
+			declined++
+		}
+	}
+	if taken == 0 || declined == 0 {
+		t.Fatalf("taken %d, declined %d: the cases exercise one side only", taken, declined)
+	}
+	for name, c := range map[string]*Command{
+		"invalid mode":   {Op: &Create{Path: "/a", Mode: 99}},
+		"path not UTF-8": {Op: &SetData{Path: "/\xff"}},
+		"too many ACL entries": {Op: &Create{Path: "/a", ACL: func() []ACL {
+			acl := make([]ACL, MaxACLEntries+1)
+			for i := range acl {
+				acl[i] = OpenACL()[0]
+			}
+			return acl
+		}()}},
+	} {
+		if _, ok := encodeFast(c); ok {
+			t.Errorf("%s: taken", name)
+		}
+		if _, err := EncodeCommand(c); err == nil {
+			t.Errorf("%s: EncodeCommand accepted it", name)
+		}
+	}
+}

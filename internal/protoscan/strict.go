@@ -95,3 +95,62 @@ func Int32(v uint64) (int32, bool) {
 func Sint32(v uint64) (int32, bool) {
 	return int32(protowire.DecodeZigZag(v)), v <= math.MaxUint32
 }
+
+// The functions below serve hand-written encoders that must write what
+// proto.Marshal writes: a proto3 field with its default value (0, false,
+// empty) is left out, and fields go in field-number order, except that
+// Marshal writes a oneof's field after all the others.
+
+// SizeVarintField is the encoded size of varint field num with value v: 0
+// when v is 0.
+func SizeVarintField(num protowire.Number, v uint64) int {
+	if v == 0 {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeVarint(v)
+}
+
+// AppendVarintField appends varint field num with value v, unless v is 0.
+func AppendVarintField(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), v)
+}
+
+// SizeBytesField is the encoded size of bytes or string field num holding
+// n bytes: 0 when n is 0.
+func SizeBytesField(num protowire.Number, n int) int {
+	if n == 0 {
+		return 0
+	}
+	return protowire.SizeTag(num) + protowire.SizeBytes(n)
+}
+
+// AppendBytesField appends bytes field num holding v, unless v is empty.
+func AppendBytesField(b []byte, num protowire.Number, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	return protowire.AppendBytes(protowire.AppendTag(b, num, protowire.BytesType), v)
+}
+
+// AppendStringField appends string field num holding s, unless s is empty.
+func AppendStringField(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s)
+}
+
+// SizeMessageField is the encoded size of message field num whose
+// encoding is n bytes; a message that is set takes its tag even when empty.
+func SizeMessageField(num protowire.Number, n int) int {
+	return protowire.SizeTag(num) + protowire.SizeBytes(n)
+}
+
+// AppendMessageHeader appends the tag and length of message field num
+// whose encoding, n bytes, the caller appends next.
+func AppendMessageHeader(b []byte, num protowire.Number, n int) []byte {
+	return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.BytesType), uint64(n))
+}

@@ -371,12 +371,12 @@ func appendServerMessageFast(dst []byte, m *ServerMessage) ([]byte, bool) {
 		statSize = sizeStat(st)
 	}
 	if resNum != 0 {
-		resSize = sizeStringField(path) + sizeBytesField(data)
+		resSize = sizeBytes(len(path)) + sizeBytes(len(data))
 		if st != nil {
 			resSize += 1 + protowire.SizeBytes(statSize)
 		}
 	}
-	size := sizeVarintField(r.Id) + sizeVarintField(protowire.EncodeZigZag(int64(r.Code))) + sizeVarintField(r.Zxid)
+	size := sizeVarint(r.Id) + sizeVarint(protowire.EncodeZigZag(int64(r.Code))) + sizeVarint(r.Zxid)
 	if resNum != 0 {
 		size += 1 + protowire.SizeBytes(resSize)
 	}
@@ -386,16 +386,16 @@ func appendServerMessageFast(dst []byte, m *ServerMessage) ([]byte, bool) {
 	}
 	b := protowire.AppendTag(slices.Grow(dst, total), 1, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(size))
-	b = appendVarintField(b, 1, r.Id)
-	b = appendVarintField(b, 2, protowire.EncodeZigZag(int64(r.Code)))
-	b = appendVarintField(b, 3, r.Zxid)
+	b = protoscan.AppendVarintField(b, 1, r.Id)
+	b = protoscan.AppendVarintField(b, 2, protowire.EncodeZigZag(int64(r.Code)))
+	b = protoscan.AppendVarintField(b, 3, r.Zxid)
 	if resNum == 0 {
 		return b, true
 	}
 	b = protowire.AppendTag(b, resNum, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(resSize))
-	b = appendStringField(b, 1, path) // a create's
-	b = appendBytesField(b, 1, data)  // a get_data's
+	b = protoscan.AppendStringField(b, 1, path) // a create's
+	b = protoscan.AppendBytesField(b, 1, data)  // a get_data's
 	if st != nil {
 		statNum := protowire.Number(2)
 		if resNum == 5 {
@@ -406,22 +406,6 @@ func appendServerMessageFast(dst []byte, m *ServerMessage) ([]byte, bool) {
 		b = appendStat(b, st)
 	}
 	return b, true
-}
-
-// sizeVarintField is the size of a varint field numbered below 16 with
-// value v, 0 for the default value (which proto3 leaves out).
-func sizeVarintField(v uint64) int {
-	if v == 0 {
-		return 0
-	}
-	return 1 + protowire.SizeVarint(v)
-}
-
-func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), v)
 }
 
 // statFields is a Stat's fields in field-number order, as varints (an
@@ -438,14 +422,14 @@ func statFields(st *Stat) [11]uint64 {
 func sizeStat(st *Stat) int {
 	n := 0
 	for _, v := range statFields(st) {
-		n += sizeVarintField(v)
+		n += sizeVarint(v)
 	}
 	return n
 }
 
 func appendStat(b []byte, st *Stat) []byte {
 	for i, v := range statFields(st) {
-		b = appendVarintField(b, protowire.Number(i+1), v)
+		b = protoscan.AppendVarintField(b, protowire.Number(i+1), v)
 	}
 	return b
 }
@@ -478,11 +462,11 @@ func encodeRequestFast(r *Request) ([]byte, bool) {
 		size, ok = sizeCreate(op.Create)
 	case *Request_Delete:
 		if d := op.Delete; d != nil && d.unknownFields == nil && utf8.ValidString(d.Path) {
-			num, size, ok = 5, sizeStringField(d.Path)+sizeVarintField(protowire.EncodeZigZag(int64(d.Version))), true
+			num, size, ok = 5, sizeBytes(len(d.Path))+sizeVarint(protowire.EncodeZigZag(int64(d.Version))), true
 		}
 	case *Request_SetData:
 		if s := op.SetData; s != nil && s.unknownFields == nil && utf8.ValidString(s.Path) {
-			num, size, ok = 6, sizeStringField(s.Path)+sizeBytesField(s.Data)+sizeVarintField(protowire.EncodeZigZag(int64(s.Version))), true
+			num, size, ok = 6, sizeBytes(len(s.Path))+sizeBytes(len(s.Data))+sizeVarint(protowire.EncodeZigZag(int64(s.Version))), true
 		}
 	case *Request_GetData:
 		if g := op.GetData; g != nil && g.unknownFields == nil {
@@ -502,38 +486,38 @@ func encodeRequestFast(r *Request) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	total := sizeVarintField(r.Id) + sizeVarintField(r.Seq) + sizeVarintField(r.LowestUnackedSeq) + 1 + protowire.SizeBytes(size)
+	total := sizeVarint(r.Id) + sizeVarint(r.Seq) + sizeVarint(r.LowestUnackedSeq) + 1 + protowire.SizeBytes(size)
 	if total > MaxFrameBytes {
 		return nil, false
 	}
 	b := make([]byte, 0, total)
-	b = appendVarintField(b, 1, r.Id)
-	b = appendVarintField(b, 2, r.Seq)
-	b = appendVarintField(b, 3, r.LowestUnackedSeq)
+	b = protoscan.AppendVarintField(b, 1, r.Id)
+	b = protoscan.AppendVarintField(b, 2, r.Seq)
+	b = protoscan.AppendVarintField(b, 3, r.LowestUnackedSeq)
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(size))
 	switch op := r.Op.(type) {
 	case *Request_Create:
 		c := op.Create
-		b = appendStringField(b, 1, c.Path)
-		b = appendBytesField(b, 2, c.Data)
+		b = protoscan.AppendStringField(b, 1, c.Path)
+		b = protoscan.AppendBytesField(b, 2, c.Data)
 		for _, a := range c.Acl {
 			b = protowire.AppendTag(b, 3, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(sizeACL(a)))
-			b = appendVarintField(b, 1, uint64(int64(a.Perms)))
-			b = appendStringField(b, 2, a.Scheme)
-			b = appendStringField(b, 3, a.Id)
+			b = protoscan.AppendVarintField(b, 1, uint64(int64(a.Perms)))
+			b = protoscan.AppendStringField(b, 2, a.Scheme)
+			b = protoscan.AppendStringField(b, 3, a.Id)
 		}
-		b = appendVarintField(b, 4, uint64(int64(c.Mode)))
-		b = appendVarintField(b, 5, uint64(c.TtlMs))
-		b = appendVarintField(b, 6, boolVarint(c.Parents))
+		b = protoscan.AppendVarintField(b, 4, uint64(int64(c.Mode)))
+		b = protoscan.AppendVarintField(b, 5, uint64(c.TtlMs))
+		b = protoscan.AppendVarintField(b, 6, boolVarint(c.Parents))
 	case *Request_Delete:
-		b = appendStringField(b, 1, op.Delete.Path)
-		b = appendVarintField(b, 2, protowire.EncodeZigZag(int64(op.Delete.Version)))
+		b = protoscan.AppendStringField(b, 1, op.Delete.Path)
+		b = protoscan.AppendVarintField(b, 2, protowire.EncodeZigZag(int64(op.Delete.Version)))
 	case *Request_SetData:
-		b = appendStringField(b, 1, op.SetData.Path)
-		b = appendBytesField(b, 2, op.SetData.Data)
-		b = appendVarintField(b, 3, protowire.EncodeZigZag(int64(op.SetData.Version)))
+		b = protoscan.AppendStringField(b, 1, op.SetData.Path)
+		b = protoscan.AppendBytesField(b, 2, op.SetData.Data)
+		b = protoscan.AppendVarintField(b, 3, protowire.EncodeZigZag(int64(op.SetData.Version)))
 	case *Request_GetData:
 		b = appendPathWatch(b, op.GetData.Path, op.GetData.Watch)
 	case *Request_Exists:
@@ -551,8 +535,8 @@ func sizeCreate(c *Create) (int, bool) {
 	if _, known := CreateMode_name[int32(c.Mode)]; !known {
 		return 0, false
 	}
-	n := sizeStringField(c.Path) + sizeBytesField(c.Data) +
-		sizeVarintField(uint64(int64(c.Mode))) + sizeVarintField(uint64(c.TtlMs)) + sizeVarintField(boolVarint(c.Parents))
+	n := sizeBytes(len(c.Path)) + sizeBytes(len(c.Data)) +
+		sizeVarint(uint64(int64(c.Mode))) + sizeVarint(uint64(c.TtlMs)) + sizeVarint(boolVarint(c.Parents))
 	for _, a := range c.Acl {
 		if a == nil || a.unknownFields != nil || !utf8.ValidString(a.Scheme) || !utf8.ValidString(a.Id) {
 			return 0, false
@@ -563,15 +547,15 @@ func sizeCreate(c *Create) (int, bool) {
 }
 
 func sizeACL(a *ACL) int {
-	return sizeVarintField(uint64(int64(a.Perms))) + sizeStringField(a.Scheme) + sizeStringField(a.Id)
+	return sizeVarint(uint64(int64(a.Perms))) + sizeBytes(len(a.Scheme)) + sizeBytes(len(a.Id))
 }
 
 func sizePathWatch(path string, watch bool) int {
-	return sizeStringField(path) + sizeVarintField(boolVarint(watch))
+	return sizeBytes(len(path)) + sizeVarint(boolVarint(watch))
 }
 
 func appendPathWatch(b []byte, path string, watch bool) []byte {
-	return appendVarintField(appendStringField(b, 1, path), 2, boolVarint(watch))
+	return protoscan.AppendVarintField(protoscan.AppendStringField(b, 1, path), 2, boolVarint(watch))
 }
 
 func boolVarint(v bool) uint64 {
@@ -581,32 +565,8 @@ func boolVarint(v bool) uint64 {
 	return 0
 }
 
-// sizeStringField is the size of a string field numbered below 16, 0 for
-// the empty string (which proto3 leaves out); likewise sizeBytesField.
-func sizeStringField(s string) int {
-	if s == "" {
-		return 0
-	}
-	return 1 + protowire.SizeBytes(len(s))
-}
-
-func sizeBytesField(v []byte) int {
-	if len(v) == 0 {
-		return 0
-	}
-	return 1 + protowire.SizeBytes(len(v))
-}
-
-func appendStringField(b []byte, num protowire.Number, s string) []byte {
-	if s == "" {
-		return b
-	}
-	return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s)
-}
-
-func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
-	if len(v) == 0 {
-		return b
-	}
-	return protowire.AppendBytes(protowire.AppendTag(b, num, protowire.BytesType), v)
-}
+// sizeVarint and sizeBytes are the sizes of a varint field with value v
+// and of a bytes or string field of n bytes, numbered below 16 (as all
+// the fields the fast encoders write are), 0 for the default value.
+func sizeVarint(v uint64) int { return protoscan.SizeVarintField(1, v) }
+func sizeBytes(n int) int     { return protoscan.SizeBytesField(1, n) }
