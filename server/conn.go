@@ -91,12 +91,14 @@ func (c *conn) Request(r *wire.Request) {
 }
 
 // servedInline reports whether r may be served on the endpoint's read
-// goroutine when nothing is pending: a read of the applied state, which
-// takes no longer than its own work.
+// goroutine when nothing is pending: a read of the applied state that
+// looks at a node or a few, never waits, and so cannot keep the
+// connection from being read (its pongs included) for long. The reads
+// that walk a subtree (count_descendants, get_ephemerals) go to run.
 func servedInline(r *wire.Request) bool {
 	switch r.GetOp().(type) {
 	case *wire.Request_GetData, *wire.Request_Exists, *wire.Request_GetChildren, *wire.Request_GetAcl,
-		*wire.Request_CountDescendants, *wire.Request_GetEphemerals, *wire.Request_ReadMulti, *wire.Request_Ping:
+		*wire.Request_ReadMulti, *wire.Request_Ping:
 		return true
 	}
 	return false

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -182,4 +183,72 @@ func TestSlowConsumerDropped(t *testing.T) {
 	if _, err := other.Exists(ctx, "/big"); err != nil {
 		t.Fatalf("member after dropping a slow consumer: %v", err)
 	}
+}
+
+// TestReadsBehindPipelinedWrites: a read sent right behind a write, on
+// the same connection and without waiting for the write's response, is
+// answered after the write and sees it; a read sent when nothing is
+// pending (served on the connection's read goroutine) is answered in its
+// place too. Responses come in the order the requests were sent.
+func TestReadsBehindPipelinedWrites(t *testing.T) {
+	m := servertest.Start(t, server.Config{})
+	c := rawConn(t, m.Addr(), wire.SubprotocolProto)
+	send(t, c, connectReq(1))
+	if r := readMessage(t, c).GetResponse(); r.GetConnect() == nil {
+		t.Fatalf("connect: %v", r)
+	}
+	acl := []*wire.ACL{{Perms: 31, Scheme: "world", Id: "anyone"}}
+	const n = 200
+	id, seq := uint64(1), uint64(0)
+	var frames [][]byte
+	for i := range n {
+		path := fmt.Sprintf("/r%d", i)
+		id, seq = id+1, seq+1
+		frames = append(frames, mustEncodeRequest(t, &wire.Request{Id: id, Seq: seq, LowestUnackedSeq: seq,
+			Op: &wire.Request_Create{Create: &wire.Create{Path: path, Data: []byte(path), Acl: acl}}}))
+		id++
+		frames = append(frames, mustEncodeRequest(t, &wire.Request{Id: id, Op: &wire.Request_GetData{GetData: &wire.GetData{Path: path}}}))
+	}
+	// All of them at once, then all the answers.
+	for _, b := range frames {
+		if err := c.WriteMessage(websocket.BinaryMessage, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		path := fmt.Sprintf("/r%d", i)
+		cr := readMessage(t, c).GetResponse()
+		if cr.GetId() != uint64(2+2*i) || cr.GetCreate().GetPath() != path {
+			t.Fatalf("response %d: %v, want the create of %s", 2*i, cr, path)
+		}
+		gr := readMessage(t, c).GetResponse()
+		if gr.GetId() != uint64(3+2*i) || errcode.Code(gr.GetCode()) != errcode.Ok || string(gr.GetGetData().GetData()) != path {
+			t.Fatalf("response %d: %v, want the data of %s", 2*i+1, gr, path)
+		}
+	}
+	// Now nothing is pending: a read is served on the read goroutine, a
+	// write and a read behind it are not, and the order holds throughout.
+	id++
+	send(t, c, &wire.Request{Id: id, Op: &wire.Request_Exists{Exists: &wire.Exists{Path: "/r0"}}})
+	if r := readMessage(t, c).GetResponse(); r.GetId() != id || r.GetStat().GetStat() == nil {
+		t.Fatalf("exists: %v", r)
+	}
+	id, seq = id+1, seq+1
+	send(t, c, &wire.Request{Id: id, Seq: seq, LowestUnackedSeq: seq, Op: &wire.Request_Delete{Delete: &wire.Delete{Path: "/r0", Version: -1}}})
+	send(t, c, &wire.Request{Id: id + 1, Op: &wire.Request_Exists{Exists: &wire.Exists{Path: "/r0"}}})
+	if r := readMessage(t, c).GetResponse(); r.GetId() != id || errcode.Code(r.GetCode()) != errcode.Ok {
+		t.Fatalf("delete: %v", r)
+	}
+	if r := readMessage(t, c).GetResponse(); r.GetId() != id+1 || errcode.Code(r.GetCode()) != errcode.NoNode {
+		t.Fatalf("exists after the delete: %v", r)
+	}
+}
+
+func mustEncodeRequest(t *testing.T, r *wire.Request) []byte {
+	t.Helper()
+	b, err := wire.EncodeRequest(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
