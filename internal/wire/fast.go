@@ -12,7 +12,7 @@ import (
 // decodeServerMessageFast decodes the frames a client reads most — a
 // Response with no result, or with a create, stat or get_data result —
 // straight from the wire format, without DecodeServerMessage's scan and
-// generic unmarshal (a fifth of a client's own CPU per read).
+// generic unmarshal (an eighth of a client's own CPU per get).
 //
 // It is deliberately narrow: it accepts only frames DecodeServerMessage
 // accepts, and returns what DecodeServerMessage returns for them
@@ -56,31 +56,30 @@ func decodeServerMessageFast(b []byte) (*ServerMessage, bool) {
 		case 4:
 			res := &CreateResult{}
 			r.Result = &Response_Create{Create: res}
-			return protoscan.Fields(v, 2, 0, nil, func(num protowire.Number, v []byte) bool {
+			return protoscan.Fields(v, 2, 0, nil, func(num protowire.Number, v []byte) (ok bool) {
 				if num == 1 {
-					var ok bool
 					res.Path, ok = protoscan.String(v)
-					return ok
+				} else {
+					res.Stat, ok = fastStat(v)
 				}
-				res.Stat, ok = fastStat(v)
 				return ok
 			})
 		case 5:
 			res := &StatResult{}
 			r.Result = &Response_Stat{Stat: res}
-			return protoscan.Fields(v, 1, 0, nil, func(_ protowire.Number, v []byte) bool {
+			return protoscan.Fields(v, 1, 0, nil, func(_ protowire.Number, v []byte) (ok bool) {
 				res.Stat, ok = fastStat(v)
 				return ok
 			})
 		case 6:
 			res := &GetDataResult{}
 			r.Result = &Response_GetData{GetData: res}
-			return protoscan.Fields(v, 2, 0, nil, func(num protowire.Number, v []byte) bool {
+			return protoscan.Fields(v, 2, 0, nil, func(num protowire.Number, v []byte) (ok bool) {
 				if num == 1 {
-					res.Data = fastData(v)
-					return true
+					res.Data, ok = fastData(v), true
+				} else {
+					res.Stat, ok = fastStat(v)
 				}
-				res.Stat, ok = fastStat(v)
 				return ok
 			})
 		}
