@@ -128,14 +128,6 @@ func decodeFast(b []byte) (*Command, bool) {
 	return c, true
 }
 
-// fastData copies a bytes field; empty is nil.
-func fastData(v []byte) []byte {
-	if len(v) == 0 {
-		return nil
-	}
-	return append([]byte(nil), v...)
-}
-
 func fastIdentity(m []byte) (Identity, bool) {
 	var id Identity
 	ok := protoscan.Fields(m, 2, 0, nil, func(num protowire.Number, v []byte) bool {
@@ -198,7 +190,7 @@ func fastCreate(m []byte) (*Create, bool) {
 		case 1:
 			cr.Path, ok = protoscan.String(v)
 		case 2:
-			cr.Data, ok = fastData(v), true
+			cr.Data, ok = protoscan.Data(v), true
 		case 3:
 			if len(cr.ACL) == MaxACLEntries {
 				return false
@@ -233,7 +225,7 @@ func fastPathVersion(m []byte, withData bool) (p string, data []byte, version in
 		case 1:
 			p, ok = protoscan.String(v)
 		case dataField:
-			data, ok = fastData(v), true
+			data, ok = protoscan.Data(v), true
 		}
 		return ok
 	})

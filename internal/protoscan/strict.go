@@ -77,6 +77,19 @@ func Fields(m []byte, max, repeated protowire.Number, varint func(protowire.Numb
 	return true
 }
 
+// Data copies a bytes field's value, so that it does not alias the
+// input; empty is nil, as proto.Unmarshal has it.
+func Data(v []byte) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+// Bool converts a bool field's varint, refusing anything but 0 and 1
+// (Unmarshal takes any other value as true).
+func Bool(v uint64) (bool, bool) { return v == 1, v <= 1 }
+
 // String converts a proto3 string field's value, which must be valid
 // UTF-8.
 func String(v []byte) (string, bool) {

@@ -90,3 +90,20 @@ func TestInt32AndSint32(t *testing.T) {
 		t.Error("Sint32 accepted a value past 32 bits")
 	}
 }
+
+func TestDataAndBool(t *testing.T) {
+	in := []byte("abc")
+	d := Data(in)
+	in[0] = 'x'
+	if string(d) != "abc" {
+		t.Errorf("Data aliases its input: %q", d)
+	}
+	if Data([]byte{}) != nil || Data(nil) != nil {
+		t.Error("Data of nothing is not nil")
+	}
+	for v, want := range map[uint64][2]bool{0: {false, true}, 1: {true, true}, 2: {false, false}, 1 << 40: {false, false}} {
+		if b, ok := Bool(v); b != want[0] || ok != want[1] {
+			t.Errorf("Bool(%d) = %v, %v", v, b, ok)
+		}
+	}
+}

@@ -9,17 +9,17 @@ import (
 	"github.com/arbor-coord/arbor/internal/protoscan"
 )
 
-// decodeServerMessageFast decodes the frames a client reads most — a
-// Response with no result, or with a create, stat or get_data result —
-// straight from the wire format, without DecodeServerMessage's scan and
-// generic unmarshal (an eighth of a client's own CPU per get).
-//
-// It is deliberately narrow: it accepts only frames DecodeServerMessage
-// accepts, and returns what DecodeServerMessage returns for them
-// (FuzzDecodeServerMessageFast checks both). On anything else — another
-// message or result, a field given twice, a non-minimal varint, a value
-// out of range, malformed input — it reports false, and the general path
-// decides and words the error.
+// The fast paths of this file handle the few message shapes that make up
+// nearly every frame, with the strict walkers of protoscan, and hand
+// anything else to the general path (scan, Marshal or Unmarshal,
+// validation), which decides and words any error. Each is fuzzed against
+// the general path: a decoder takes nothing it refuses and decodes the
+// same, an encoder writes Marshal's bytes.
+
+// decodeServerMessageFast decodes what a client reads most: a Response
+// with no result, or with a create, stat or get_data result. The general
+// path's scan and generic unmarshal cost an eighth of a client's own CPU
+// per get.
 func decodeServerMessageFast(b []byte) (*ServerMessage, bool) {
 	if len(b) > MaxFrameBytes {
 		return nil, false
@@ -76,7 +76,7 @@ func decodeServerMessageFast(b []byte) (*ServerMessage, bool) {
 			r.Result = &Response_GetData{GetData: res}
 			return protoscan.Fields(v, 2, 0, nil, func(num protowire.Number, v []byte) (ok bool) {
 				if num == 1 {
-					res.Data, ok = fastData(v), true
+					res.Data, ok = protoscan.Data(v), true
 				} else {
 					res.Stat, ok = fastStat(v)
 				}
@@ -200,17 +200,6 @@ func decodeRequestFast(b []byte) (*Request, bool) {
 	return r, true
 }
 
-// fastData copies a bytes field's value; empty is nil, as Unmarshal has it.
-func fastData(v []byte) []byte {
-	if len(v) == 0 {
-		return nil
-	}
-	return append([]byte(nil), v...)
-}
-
-// fastBool converts a bool field's varint, refusing anything but 0 and 1.
-func fastBool(v uint64) (bool, bool) { return v == 1, v <= 1 }
-
 func fastCreate(m []byte) (*Create, bool) {
 	c := &Create{}
 	ok := protoscan.Fields(m, 6, 3, func(num protowire.Number, v uint64) bool {
@@ -225,7 +214,7 @@ func fastCreate(m []byte) (*Create, bool) {
 		case 5:
 			c.TtlMs = int64(v)
 		case 6:
-			c.Parents, ok = fastBool(v)
+			c.Parents, ok = protoscan.Bool(v)
 		default:
 			return false
 		}
@@ -237,7 +226,7 @@ func fastCreate(m []byte) (*Create, bool) {
 			c.Path, ok = protoscan.String(v)
 			return ok
 		case 2:
-			c.Data = fastData(v)
+			c.Data = protoscan.Data(v)
 			return true
 		case 3:
 			if len(c.Acl) == maxFastACL {
@@ -292,7 +281,7 @@ func fastPathDataVersion(m []byte, withData bool) (path string, version int32, d
 		case num == 1:
 			path, ok = protoscan.String(v)
 		case num == 2 && withData:
-			data, ok = fastData(v), true
+			data, ok = protoscan.Data(v), true
 		}
 		return ok
 	})
@@ -304,7 +293,7 @@ func fastPathWatch(m []byte) (path string, watch bool, ok bool) {
 	ok = protoscan.Fields(m, 2, 0, func(num protowire.Number, v uint64) bool {
 		var ok bool
 		if num == 2 {
-			watch, ok = fastBool(v)
+			watch, ok = protoscan.Bool(v)
 		}
 		return ok
 	}, func(num protowire.Number, v []byte) bool {
