@@ -35,8 +35,10 @@ type Handler interface {
 type Session interface {
 	// Request is called for each decoded frame, in frame order, from the
 	// connection's read goroutine, never concurrently with itself or with
-	// Closed. It must not block for long: nothing else is read from the
-	// connection meanwhile. r is the Session's to keep.
+	// Closed. It must not block for long, as nothing else is read from
+	// the connection meanwhile, except in a Write to this connection (a
+	// peer that does not read is not read from either, until
+	// Config.WriteTimeout drops it). r is the Session's to keep.
 	Request(r *wire.Request)
 	// Closed is called once when the connection has ended, after the last
 	// Request, with the first cause (see the package doc). Send returns
