@@ -252,7 +252,7 @@ func encodeFast(c *Command) ([]byte, bool) {
 			return nil, false
 		}
 		num, opSize = 8, protoscan.SizeBytesField(1, len(op.Path))+protoscan.SizeBytesField(2, len(op.Data))+
-			protoscan.SizeVarintField(4, uint64(op.Mode))+protoscan.SizeVarintField(5, uint64(op.TTLMs))+protoscan.SizeVarintField(6, boolVarint(op.Parents))
+			protoscan.SizeVarintField(4, uint64(op.Mode))+protoscan.SizeVarintField(5, uint64(op.TTLMs))+protoscan.SizeVarintField(6, protoscan.BoolVarint(op.Parents))
 		for _, a := range op.ACL {
 			if !utf8.ValidString(a.Scheme) || !utf8.ValidString(a.ID) {
 				return nil, false
@@ -279,7 +279,7 @@ func encodeFast(c *Command) ([]byte, bool) {
 	}
 	size := protoscan.SizeVarintField(1, CommandFormat) + protoscan.SizeVarintField(2, c.ID.Member) + protoscan.SizeVarintField(3, c.ID.Seq) +
 		protoscan.SizeVarintField(4, uint64(c.Session)) + protoscan.SizeVarintField(5, uint64(c.TimeMs)) +
-		protoscan.SizeVarintField(7, boolVarint(c.System)) + protoscan.SizeMessageField(num, opSize) +
+		protoscan.SizeVarintField(7, protoscan.BoolVarint(c.System)) + protoscan.SizeMessageField(num, opSize) +
 		protoscan.SizeVarintField(17, c.Seq) + protoscan.SizeVarintField(18, c.LowestUnacked)
 	for _, id := range c.Identities {
 		if !utf8.ValidString(id.Scheme) || !utf8.ValidString(id.ID) {
@@ -301,7 +301,7 @@ func encodeFast(c *Command) ([]byte, bool) {
 		b = protoscan.AppendStringField(b, 1, id.Scheme)
 		b = protoscan.AppendStringField(b, 2, id.ID)
 	}
-	b = protoscan.AppendVarintField(b, 7, boolVarint(c.System))
+	b = protoscan.AppendVarintField(b, 7, protoscan.BoolVarint(c.System))
 	// Marshal writes the op, a oneof, after the other fields.
 	b = protoscan.AppendVarintField(b, 17, c.Seq)
 	b = protoscan.AppendVarintField(b, 18, c.LowestUnacked)
@@ -318,7 +318,7 @@ func encodeFast(c *Command) ([]byte, bool) {
 		}
 		b = protoscan.AppendVarintField(b, 4, uint64(op.Mode))
 		b = protoscan.AppendVarintField(b, 5, uint64(op.TTLMs))
-		b = protoscan.AppendVarintField(b, 6, boolVarint(op.Parents))
+		b = protoscan.AppendVarintField(b, 6, protoscan.BoolVarint(op.Parents))
 	case *Delete:
 		b = appendPathVersion(b, op.Path, nil, op.Version, 2)
 	case *SetData:
@@ -348,11 +348,4 @@ func appendPathVersion(b []byte, path string, data []byte, version int32, versio
 	b = protoscan.AppendStringField(b, 1, path)
 	b = protoscan.AppendBytesField(b, 2, data)
 	return protoscan.AppendVarintField(b, versionField, protowire.EncodeZigZag(int64(version)))
-}
-
-func boolVarint(v bool) uint64 {
-	if v {
-		return 1
-	}
-	return 0
 }

@@ -131,6 +131,14 @@ func AppendVarintField(b []byte, num protowire.Number, v uint64) []byte {
 	return protowire.AppendVarint(protowire.AppendTag(b, num, protowire.VarintType), v)
 }
 
+// BoolVarint is a bool field's value as the varint Marshal writes.
+func BoolVarint(v bool) uint64 {
+	if v {
+		return 1
+	}
+	return 0
+}
+
 // SizeBytesField is the encoded size of bytes or string field num holding
 // n bytes: 0 when n is 0.
 func SizeBytesField(num protowire.Number, n int) int {

@@ -107,3 +107,9 @@ func TestDataAndBool(t *testing.T) {
 		}
 	}
 }
+
+func TestBoolVarint(t *testing.T) {
+	if BoolVarint(true) != 1 || BoolVarint(false) != 0 {
+		t.Error("BoolVarint")
+	}
+}

@@ -498,7 +498,7 @@ func encodeRequestFast(r *Request) ([]byte, bool) {
 		}
 		b = protoscan.AppendVarintField(b, 4, uint64(int64(c.Mode)))
 		b = protoscan.AppendVarintField(b, 5, uint64(c.TtlMs))
-		b = protoscan.AppendVarintField(b, 6, boolVarint(c.Parents))
+		b = protoscan.AppendVarintField(b, 6, protoscan.BoolVarint(c.Parents))
 	case *Request_Delete:
 		b = protoscan.AppendStringField(b, 1, op.Delete.Path)
 		b = protoscan.AppendVarintField(b, 2, protowire.EncodeZigZag(int64(op.Delete.Version)))
@@ -524,7 +524,7 @@ func sizeCreate(c *Create) (int, bool) {
 		return 0, false
 	}
 	n := sizeBytes(len(c.Path)) + sizeBytes(len(c.Data)) +
-		sizeVarint(uint64(int64(c.Mode))) + sizeVarint(uint64(c.TtlMs)) + sizeVarint(boolVarint(c.Parents))
+		sizeVarint(uint64(int64(c.Mode))) + sizeVarint(uint64(c.TtlMs)) + sizeVarint(protoscan.BoolVarint(c.Parents))
 	for _, a := range c.Acl {
 		if a == nil || a.unknownFields != nil || !utf8.ValidString(a.Scheme) || !utf8.ValidString(a.Id) {
 			return 0, false
@@ -539,18 +539,11 @@ func sizeACL(a *ACL) int {
 }
 
 func sizePathWatch(path string, watch bool) int {
-	return sizeBytes(len(path)) + sizeVarint(boolVarint(watch))
+	return sizeBytes(len(path)) + sizeVarint(protoscan.BoolVarint(watch))
 }
 
 func appendPathWatch(b []byte, path string, watch bool) []byte {
-	return protoscan.AppendVarintField(protoscan.AppendStringField(b, 1, path), 2, boolVarint(watch))
-}
-
-func boolVarint(v bool) uint64 {
-	if v {
-		return 1
-	}
-	return 0
+	return protoscan.AppendVarintField(protoscan.AppendStringField(b, 1, path), 2, protoscan.BoolVarint(watch))
 }
 
 // sizeVarint and sizeBytes are the sizes of a varint field with value v
