@@ -14,13 +14,18 @@
 # Usage:
 #   bench/compare.sh [--members 1,3] [--workloads create,set,get,mixed,watch,lock]
 #                    [--clients 64] [--watchers W] [--duration 10s] [--warmup 2s]
-#                    [--rate R]
+#                    [--rate R] [--runs N]
 #                    [--systems arbor,zookeeper,etcd] [--no-serializable]
 #                    [--footprint] [--footprint-members 1] [--fill 1000000]
 #                    [--out DIR] [--write FILE]
 #
 #   bench/compare.sh --members 1 --workloads set --clients 4 --duration 2s
 #   bench/compare.sh --footprint --workloads none --fill 20000
+#
+# --runs N repeats the load runs N times (default 1), each system started
+# afresh each time, the systems taking turns in every round; the table
+# shows each system's median run of each row (by ops/s), and
+# results.jsonl keeps every run.
 #
 # --rate R runs every workload on a fixed schedule of R operations per
 # second in total instead of a closed loop, latency counted from each
@@ -64,6 +69,7 @@ watchers=
 duration=10s
 warmup=2s
 rate=
+runs=1
 serializable=1
 footprint=
 footprint_members=1
@@ -84,6 +90,7 @@ while (($#)); do
 	--duration) need_value "$@"; duration=$2; shift 2 ;;
 	--warmup) need_value "$@"; warmup=$2; shift 2 ;;
 	--rate) need_value "$@"; rate=$2; shift 2 ;;
+	--runs) need_value "$@"; runs=$2; shift 2 ;;
 	--no-serializable) serializable=; shift ;;
 	--footprint) footprint=1; shift ;;
 	--footprint-members) need_value "$@"; footprint_members=$2; shift 2 ;;
@@ -135,6 +142,7 @@ in_range "$fill" 1 "$max_fill" || die "--fill $fill: want a whole number from 1 
 # Durations as Go writes them; the tools check the bounds (≤ 10 minutes).
 [[ $duration =~ ^([0-9]+(\.[0-9]+)?(ms|s|m))+$ ]] || die "--duration $duration: want a Go duration such as 10s or 1m30s"
 [[ $warmup =~ ^([0-9]+(\.[0-9]+)?(ms|s|m))+$ || $warmup == 0 ]] || die "--warmup $warmup: want a Go duration such as 2s, or 0"
+in_range "$runs" 1 20 || die "--runs $runs: want a whole number from 1 to 20"
 [[ -z $rate ]] || in_range "$rate" 1 10000000 || die "--rate $rate: want a whole number of operations per second from 1 to 10000000"
 ((${#workloads[@]} > 0)) || [[ -n $footprint ]] || die "nothing to do: --workloads none without --footprint"
 if [[ -n $write && -e $write && ! -f $write ]]; then
@@ -584,11 +592,14 @@ measure_footprint() {
 # ---------------------------------------------------------------------------
 
 if ((${#workloads[@]})); then
-	for m in "${members[@]}"; do
-		for sys in "${systems[@]}"; do
-			start_cluster "$sys" "$m"
-			run_workloads
-			stop_cluster
+	for ((round = 1; round <= runs; round++)); do
+		((runs == 1)) || say "round $round of $runs"
+		for m in "${members[@]}"; do
+			for sys in "${systems[@]}"; do
+				start_cluster "$sys" "$m"
+				run_workloads
+				stop_cluster
+			done
 		done
 	done
 fi
