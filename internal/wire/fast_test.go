@@ -39,30 +39,30 @@ func FuzzDecodeServerMessageFast(f *testing.F) {
 	})
 }
 
+// pbMsg, pbVarint and pbBytes build encoded messages by hand for the edge
+// cases: the fields concatenated, a varint field, a bytes field.
+func pbMsg(fields ...[]byte) []byte {
+	var m []byte
+	for _, f := range fields {
+		m = append(m, f...)
+	}
+	return m
+}
+
+func pbVarint(num protowire.Number, v uint64) []byte {
+	return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
+}
+
+func pbBytes(num protowire.Number, v []byte) []byte {
+	return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), v)
+}
+
 // fastEdgeFrames are frames near the fast path's edges: each but "empty
 // data" and "negative version" (valid, and taken) is refused by one of its
 // rules, or by the general path.
 func fastEdgeFrames() map[string][]byte {
-	resp := func(fields ...[]byte) []byte {
-		var r []byte
-		for _, f := range fields {
-			r = append(r, f...)
-		}
-		return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), r)
-	}
-	varint := func(num protowire.Number, v uint64) []byte {
-		return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
-	}
-	bytes := func(num protowire.Number, v []byte) []byte {
-		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), v)
-	}
-	stat := func(fields ...[]byte) []byte {
-		var s []byte
-		for _, f := range fields {
-			s = append(s, f...)
-		}
-		return s
-	}
+	resp := func(fields ...[]byte) []byte { return pbBytes(1, pbMsg(fields...)) }
+	varint, bytes, stat := pbVarint, pbBytes, pbMsg
 	return map[string][]byte{
 		"id twice":           resp(varint(1, 4), varint(1, 5)),
 		"id 0, code Ok":      resp(varint(3, 9)),
@@ -168,19 +168,7 @@ func FuzzDecodeRequestFast(f *testing.F) {
 // fastEdgeRequests are requests near the fast path's edges, each refused
 // by one of its rules or by the general path, except those named "ok ...".
 func fastEdgeRequests() map[string][]byte {
-	msg := func(fields ...[]byte) []byte {
-		var m []byte
-		for _, f := range fields {
-			m = append(m, f...)
-		}
-		return m
-	}
-	varint := func(num protowire.Number, v uint64) []byte {
-		return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
-	}
-	bytes := func(num protowire.Number, v []byte) []byte {
-		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), v)
-	}
+	msg, varint, bytes := pbMsg, pbVarint, pbBytes
 	acl := bytes(3, msg(varint(1, 31), bytes(2, []byte("world")), bytes(3, []byte("anyone"))))
 	manyACL := func(n int) []byte {
 		var m []byte
