@@ -27,7 +27,8 @@ const (
 	DefaultMaxPendingProposals = 4096
 	DefaultMaxPendingReads     = 4096
 	DefaultMaxPendingMessages  = 4096
-	DefaultSnapshotEntries     = 10000
+	DefaultSnapshotEntries     = 100_000
+	DefaultSnapshotBytes       = 64 << 20
 	DefaultCatchUpEntries      = 5000
 )
 
@@ -198,7 +199,18 @@ type Config struct {
 	// SnapshotEntries is how many entries are applied between two raft
 	// snapshots: each holds a Checkpoint of the state and, once the
 	// Applier's Flush is done, lets the log be compacted.
+	//
+	// Each snapshot flushes the Applier's store, so the interval is also
+	// the size of what the store flushes: a flush of a few thousand small
+	// entries makes a table so small that merging it down rewrites far
+	// more than it holds (docs/BENCHMARKS.md, "Snapshots further apart").
+	// A longer interval keeps more log on disk and makes a restart after
+	// a crash apply more of it again.
 	SnapshotEntries uint64
+	// SnapshotBytes bounds the entry data applied between two snapshots,
+	// whichever of it and SnapshotEntries comes first, so that large
+	// entries do not keep an unbounded log.
+	SnapshotBytes uint64
 	// CatchUpEntries is how many entries the log keeps behind the latest
 	// snapshot, so that a follower that lags by fewer catches up from the
 	// log rather than by a snapshot.
@@ -259,6 +271,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&c.MaxPendingReads, DefaultMaxPendingReads)
 	setDefault(&c.MaxPendingMessages, DefaultMaxPendingMessages)
 	setDefault(&c.SnapshotEntries, DefaultSnapshotEntries)
+	setDefault(&c.SnapshotBytes, DefaultSnapshotBytes)
 	setDefault(&c.CatchUpEntries, DefaultCatchUpEntries)
 	if c.SnapshotFS == nil {
 		c.SnapshotFS = vfs.Default

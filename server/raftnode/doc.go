@@ -31,8 +31,8 @@
 //  5. apply the CommittedEntries: conf changes to raft (ApplyConfChange)
 //     and to the Log (SetConfState) first, then every entry, in order,
 //     through the Applier;
-//  6. every Config.SnapshotEntries applied entries, create a snapshot and
-//     compact the log (see Snapshots);
+//  6. every Config.SnapshotEntries applied entries (or SnapshotBytes of
+//     their data), create a snapshot and compact the log (see Snapshots);
 //  7. Advance, and release the reads whose index is now applied.
 //
 // Between two Readys it takes in the queues again, so under load each
@@ -41,7 +41,8 @@
 // # Snapshots
 //
 // A raft snapshot here is metadata (raftlog); the state stays in the
-// Applier. Every SnapshotEntries applied entries the Node takes an
+// Applier. Every SnapshotEntries applied entries (or SnapshotBytes of
+// entry data, if that comes first) the Node takes an
 // Applier.Checkpoint (a consistent view at the applied index), records a
 // snapshot at that index in the Log and compacts the log to
 // CatchUpEntries behind it. It holds the checkpoint until the next

@@ -130,6 +130,7 @@ type Node struct {
 	rn           *raft.RawNode
 	applied      uint64
 	snapIndex    uint64          // the index of the Log's latest snapshot
+	snapBytes    uint64          // entry data applied since that snapshot (or the start)
 	flushIndex   uint64          // the applied index of the Applier's Flush in flight
 	flushDone    <-chan struct{} // that Flush's channel; nil: none in flight
 	readSeq      uint64
@@ -845,6 +846,9 @@ func (n *Node) applyRun(ents []*pb.Entry) error {
 		return fmt.Errorf("raftnode: applying entries %d-%d: %w", run[0].Index, run[len(run)-1].Index, err)
 	}
 	n.applied = run[len(run)-1].Index
+	for _, e := range run {
+		n.snapBytes += uint64(len(e.Data))
+	}
 	return nil
 }
 

@@ -344,7 +344,7 @@ func (n *Node) installSnapshot(snap *pb.Snapshot) error {
 	if err := restoreFromFile(n.ctx, n.cfg, index); err != nil {
 		return err
 	}
-	n.applied, n.snapIndex = index, index
+	n.applied, n.snapIndex, n.snapBytes = index, index, 0
 	// Raft took the snapshot's configuration as it restored it, and the
 	// Log recorded it with its contexts.
 	m := n.setConfState(snap.GetMetadata().GetConfState(), n.cfg.Log.Contexts())
@@ -372,7 +372,8 @@ func (n *Node) checkpoint() error {
 }
 
 // maybeSnapshot creates a raft snapshot at the applied index, with a
-// checkpoint of the state, every SnapshotEntries applied entries (and
+// checkpoint of the state, every SnapshotEntries applied entries or
+// SnapshotBytes of applied entry data, whichever comes first (and
 // once after a restart, so a snapshot's state is held), and has the
 // Applier flush the state; once a flush is done, it compacts the log to
 // CatchUpEntries behind the snapshot it followed. It runs on the Ready
@@ -385,7 +386,7 @@ func (n *Node) maybeSnapshot() error {
 	// member added since, which raft refuses to restore from ("not in the
 	// ConfState"): a member that joins after compaction would wait for
 	// the next periodic snapshot. So a conf change makes one due.
-	due := n.applied >= n.snapIndex+n.cfg.SnapshotEntries || n.lastConf.index > n.snapIndex
+	due := n.applied >= n.snapIndex+n.cfg.SnapshotEntries || n.snapBytes >= n.cfg.SnapshotBytes || n.lastConf.index > n.snapIndex
 	if !due && !(n.noHeld() && n.snapIndex > 0 && n.applied > n.snapIndex) {
 		return nil
 	}
@@ -399,7 +400,7 @@ func (n *Node) maybeSnapshot() error {
 	if _, err := n.cfg.Log.CreateSnapshot(n.applied, cs, snapshotData(n.cfg.ID, n.membership.Contexts)); err != nil {
 		return fmt.Errorf("raftnode: creating a snapshot at %d: %w", n.applied, err)
 	}
-	n.snapIndex = n.applied
+	n.snapIndex, n.snapBytes = n.applied, 0
 	n.logger.Debug("snapshot created", "index", n.applied)
 	if n.flushDone == nil {
 		done, err := n.cfg.Applier.Flush()

@@ -179,3 +179,58 @@ func TestCompactWaitsForFlush(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestSnapshotBytes: a snapshot is due once SnapshotBytes of entry data
+// are applied since the last one, however few the entries; small entries
+// wait for SnapshotEntries.
+func TestSnapshotBytes(t *testing.T) {
+	s := openStore(t, vfs.NewMem(), "db")
+	app := newRecorder(t, 0)
+	n, err := Start(Config{
+		ID: 1, Peers: []uint64{1}, Log: s.log, Applier: app,
+		TickInterval: 10 * time.Millisecond, SnapshotEntries: 1000, SnapshotBytes: 10 << 10, CatchUpEntries: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopNode(t, n)
+	ctx := testCtx(t)
+	snapIndex := func() uint64 {
+		t.Helper()
+		snap, err := s.log.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap.GetMetadata().GetIndex()
+	}
+	// The first Ready after a start snapshots (nothing is held yet).
+	if err := n.Propose(ctx, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	app.waitFor("the first proposal applied", func() bool { return app.applied >= 2 })
+	base := snapIndex()
+	small := make([]byte, 100)
+	want := app.appliedIndex() + 50
+	for range 50 { // 5,000 bytes: under the bound, and 50 entries
+		if err := n.Propose(ctx, small); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app.waitFor("50 small entries applied", func() bool { return app.applied >= want })
+	if got := snapIndex(); got != base {
+		t.Fatalf("snapshot at %d after 5,000 bytes of entries, want still %d (bound 10 KiB)", got, base)
+	}
+	big := make([]byte, 6<<10)
+	if err := n.Propose(ctx, big); err != nil { // 11,144 bytes since the snapshot
+		t.Fatal(err)
+	}
+	want++
+	app.waitFor("the large entry applied", func() bool { return app.applied >= want })
+	deadline := time.Now().Add(waitTimeout)
+	for snapIndex() < want { // the snapshot follows the apply on the Ready loop
+		if time.Now().After(deadline) {
+			t.Fatalf("snapshot at %d after %d bytes of entries, want one at ≥ %d", snapIndex(), 5000+len(big), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
