@@ -28,7 +28,7 @@ const (
 	DefaultMaxPendingReads     = 4096
 	DefaultMaxPendingMessages  = 4096
 	DefaultSnapshotEntries     = 100_000
-	DefaultSnapshotBytes       = 64 << 20
+	DefaultSnapshotBytes       = 16 << 20
 	DefaultCatchUpEntries      = 5000
 )
 
@@ -208,8 +208,9 @@ type Config struct {
 	// a crash apply more of it again.
 	SnapshotEntries uint64
 	// SnapshotBytes bounds the entry data applied between two snapshots,
-	// whichever of it and SnapshotEntries comes first, so that large
-	// entries do not keep an unbounded log.
+	// whichever of it and SnapshotEntries comes first: what makes a flush
+	// worth its merge is its size in bytes, and a longer log costs disk
+	// (and the zero-fill of its first segments) in bytes too.
 	SnapshotBytes uint64
 	// CatchUpEntries is how many entries the log keeps behind the latest
 	// snapshot, so that a follower that lags by fewer catches up from the
