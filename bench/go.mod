@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/arbor-coord/arbor v0.0.0
 	github.com/go-zookeeper/zk v1.0.4
+	github.com/gorilla/websocket v1.5.3
 	go.etcd.io/etcd/client/v3 v3.5.35
 	go.uber.org/zap v1.17.0
 )
