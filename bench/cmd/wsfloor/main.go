@@ -168,23 +168,20 @@ func run() error {
 			}
 		}()
 	}
+	bothTicks := func() (server, clients int64, err error) {
+		server, err1 := cpuTicks(srv.Process.Pid)
+		clients, err2 := cpuTicks(os.Getpid())
+		return server, clients, errors.Join(err1, err2)
+	}
 	time.Sleep(*warmup)
 	ops0, t0 := ops.Load(), time.Now()
-	srv0, err := cpuTicks(srv.Process.Pid)
-	if err != nil {
-		return err
-	}
-	self0, err := cpuTicks(os.Getpid())
+	srv0, self0, err := bothTicks()
 	if err != nil {
 		return err
 	}
 	wg.Wait()
 	ops1, t1 := min(ops.Load(), *maxOps), time.Now()
-	srv1, err := cpuTicks(srv.Process.Pid)
-	if err != nil {
-		return err
-	}
-	self1, err := cpuTicks(os.Getpid())
+	srv1, self1, err := bothTicks()
 	if err != nil {
 		return err
 	}
