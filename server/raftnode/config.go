@@ -204,8 +204,9 @@ type Config struct {
 	// the size of what the store flushes: a flush of a few thousand small
 	// entries makes a table so small that merging it down rewrites far
 	// more than it holds (docs/BENCHMARKS.md, "Snapshots further apart").
-	// A longer interval keeps more log on disk and makes a restart after
-	// a crash apply more of it again.
+	// A longer interval keeps more log on disk. (A restart after a crash
+	// applies again only what the store had not flushed, which its
+	// memtable bounds whatever the interval.)
 	SnapshotEntries uint64
 	// SnapshotBytes bounds the entry data applied between two snapshots,
 	// whichever of it and SnapshotEntries comes first: what makes a flush

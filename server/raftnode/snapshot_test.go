@@ -203,7 +203,7 @@ func TestSnapshotBytes(t *testing.T) {
 		}
 		return snap.GetMetadata().GetIndex()
 	}
-	// The first Ready after a start snapshots (nothing is held yet).
+	// A new member's log has no snapshot until one is due.
 	if err := n.Propose(ctx, []byte("first")); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestSnapshotBytes(t *testing.T) {
 		t.Fatalf("snapshot at %d after 5,000 bytes of entries, want still %d (bound 10 KiB)", got, base)
 	}
 	big := make([]byte, 6<<10)
-	if err := n.Propose(ctx, big); err != nil { // 11,144 bytes since the snapshot
+	if err := n.Propose(ctx, big); err != nil { // over 11,000 bytes since the snapshot
 		t.Fatal(err)
 	}
 	want++
