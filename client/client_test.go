@@ -1023,10 +1023,10 @@ func TestReadRetriedAcrossDrop(t *testing.T) {
 // Pings keep an idle session alive for several timeouts.
 func TestIdleSessionKeptAlive(t *testing.T) {
 	s := newFakeServer(t)
-	s.timeoutMs = 150
+	s.timeoutMs = 600
 	c := connect(t, s)
 	id := c.SessionID()
-	time.Sleep(5 * 150 * time.Millisecond)
+	time.Sleep(4 * 600 * time.Millisecond)
 	if _, err := c.Exists(testCtx(t), "/"); err != nil || c.SessionID() != id {
 		t.Fatalf("after idling: %v, session %#x (was %#x)", err, c.SessionID(), id)
 	}

@@ -197,6 +197,11 @@ func testGroupMemberMoves(t *testing.T, cl *servertest.Cluster) {
 		}
 		clients, joined = append(clients, c), append(joined, m)
 	}
+	// A connect that timed out on ms[0] under load lands elsewhere, so
+	// clients[0] syncs before it reads the others' joins.
+	if err := clients[0].Sync(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
 	g, err := recipes.WatchGroup(ctx, clients[0], dir)
 	if err != nil {
 		t.Fatal(err)

@@ -167,6 +167,9 @@ func TestTwoPCCoordinatorExpires(t *testing.T) {
 	names := twopcNames(5)
 	coord := connect(t, []string{ms[0].Addr()}, client.WithSessionTimeout(800*time.Millisecond))
 	co := recipes.NewCoordinator(coord, dir)
+	// The participants connect first, so that B's deadline has to cover
+	// only their Next and Vote, not five session creations.
+	cs := connectN(t, []string{ms[1].Addr(), ms[2].Addr()}, len(names))
 	txA, err := co.Begin(ctx, names, []byte("A"), 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +178,6 @@ func TestTwoPCCoordinatorExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := connectN(t, []string{ms[1].Addr(), ms[2].Addr()}, len(names))
 	var voted sync.WaitGroup
 	out := make(chan twopcOutcome, 2*len(names))
 	for i, name := range names {
@@ -419,7 +421,11 @@ func TestTwoPCConcurrent(t *testing.T) {
 			}
 		}
 	}
-	// Every transaction was cleaned up.
+	// Every transaction was cleaned up (by other sessions, perhaps on
+	// other members: ccs[0] syncs before it reads).
+	if err := ccs[0].Sync(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
 	children, _, err := ccs[0].Children(ctx, dir)
 	if err != nil || len(children) != 0 {
 		t.Fatalf("children of %s after Cleanup: %v, %v", dir, children, err)
