@@ -423,9 +423,10 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 }
 
 // TestClusterShutdownHandsOffLeadership: a leader that shuts down hands
-// leadership to another voter first, so another member already leads when
-// its shutdown returns (without the hand-off the others would wait out an
-// election timeout first); the members report the same status digest.
+// leadership to another voter first, so another member leads within half
+// an election timeout of its shutdown returning (without the hand-off the
+// others would wait out a whole one first); the members report the same
+// status digest.
 func TestClusterShutdownHandsOffLeadership(t *testing.T) {
 	c := servertest.StartCluster(t, 3, clusterConfig())
 	ctx := ctxFor(t, 60*time.Second)
